@@ -1,0 +1,197 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Class says what a failure means for the subscription.
+type Class int
+
+const (
+	// Transient failures (network errors, 5xx, 408, 429, timeouts, abnormal
+	// closes, a dead connection, an oversized message) are retried after a
+	// backoff delay.
+	Transient Class = iota + 1
+	// Unsupported means the server does not offer this transport here: a
+	// refused WebSocket upgrade, an SSE answer that is not text/event-stream,
+	// 404, 405 or 426. The client moves to the next transport at once.
+	Unsupported
+	// Permanent failures (400, 401, 403, a bad URL, TLS verification) end the
+	// subscription without retrying.
+	Permanent
+	// EndOfStream is a clean end chosen by the server: SSE 204, WebSocket
+	// close 1000, poll or long-poll 410.
+	EndOfStream
+)
+
+// String returns the class name in lower case.
+func (c Class) String() string {
+	switch c {
+	case Transient:
+		return "transient"
+	case Unsupported:
+		return "unsupported"
+	case Permanent:
+		return "permanent"
+	case EndOfStream:
+		return "end of stream"
+	}
+	return "class(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Sentinels matched by errors.Is against a *Error of the corresponding class.
+var (
+	ErrTransient   = errors.New("transport: transient failure")
+	ErrUnsupported = errors.New("transport: transport not supported by server")
+	ErrPermanent   = errors.New("transport: permanent failure")
+)
+
+// Sentinels for specific conditions, wrapped inside a *Error.
+var (
+	// ErrMessageTooLarge: a message exceeded Request.MaxMessageSize. The
+	// stream is dropped; the failure is transient.
+	ErrMessageTooLarge = errors.New("transport: message too large")
+	// ErrStalled: the connection stayed silent past its heartbeat budget.
+	ErrStalled = errors.New("transport: connection stalled")
+	// ErrBadContentType: an SSE response was not text/event-stream.
+	ErrBadContentType = errors.New("transport: unexpected content type")
+	// ErrMalformed: a response body that should have been JSON messages was not.
+	ErrMalformed = errors.New("transport: malformed response")
+	// ErrTooManyRedirects: the server redirected in a loop.
+	ErrTooManyRedirects = errors.New("transport: too many redirects")
+)
+
+// Error reports why a connection attempt or a stream failed.
+//
+// It matches errors.Is against the sentinel of its class (ErrTransient,
+// ErrUnsupported, ErrPermanent) and, for EndOfStream, io.EOF; it unwraps to
+// the underlying cause.
+type Error struct {
+	// Transport is the name of the transport that failed.
+	Transport string
+	// Op is the step that failed: "open" or "read".
+	Op string
+	// Class is what the failure means.
+	Class Class
+	// StatusCode is the HTTP status (or WebSocket close code) when there was one.
+	StatusCode int
+	// RetryAfter is the smallest delay the server asked for before the next
+	// attempt (Retry-After header, SSE retry field); zero when it asked none.
+	RetryAfter time.Duration
+	// Err is the cause.
+	Err error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	msg := "transport: " + e.Transport + " " + e.Op + ": " + e.Class.String()
+	if e.StatusCode != 0 {
+		msg += " (status " + strconv.Itoa(e.StatusCode) + ")"
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is matches the sentinel of e's class, and io.EOF for EndOfStream.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrTransient:
+		return e.Class == Transient
+	case ErrUnsupported:
+		return e.Class == Unsupported
+	case ErrPermanent:
+		return e.Class == Permanent
+	case io.EOF:
+		return e.Class == EndOfStream
+	}
+	return false
+}
+
+// ClassOf returns the class of err: the Class of a *Error in its chain,
+// EndOfStream for io.EOF, and Transient for anything else non-nil.
+func ClassOf(err error) Class {
+	var te *Error
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &te):
+		return te.Class
+	case errors.Is(err, io.EOF):
+		return EndOfStream
+	}
+	return Transient
+}
+
+// RetryAfterOf returns the server's requested delay carried by err, or zero.
+func RetryAfterOf(err error) time.Duration {
+	var te *Error
+	if errors.As(err, &te) {
+		return te.RetryAfter
+	}
+	return 0
+}
+
+// ClassifyStatus maps an HTTP status of a failed request to a Class, for the
+// transport named. Statuses the caller must treat specially (200, 101, 204,
+// 410 on some transports) should be handled before calling it.
+func ClassifyStatus(code int) Class {
+	switch {
+	case code == http.StatusNotFound, code == http.StatusMethodNotAllowed,
+		code == http.StatusUpgradeRequired, code == http.StatusNotImplemented:
+		return Unsupported
+	case code == http.StatusGone:
+		return EndOfStream
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests,
+		code >= 500:
+		return Transient
+	case code >= 400:
+		return Permanent
+	}
+	// 1xx/2xx/3xx that reached here are protocol surprises: retry.
+	return Transient
+}
+
+// statusError builds a *Error from a non-success HTTP response.
+func statusError(transport, op string, resp *http.Response, now time.Time) *Error {
+	return &Error{
+		Transport:  transport,
+		Op:         op,
+		Class:      ClassifyStatus(resp.StatusCode),
+		StatusCode: resp.StatusCode,
+		RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), now),
+		Err:        fmt.Errorf("unexpected status %s", resp.Status),
+	}
+}
+
+// ParseRetryAfter parses a Retry-After header value, either delay-seconds or
+// an HTTP date relative to now. It returns zero for an empty, invalid or past
+// value.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		const maxSecs = int64(365 * 24 * 3600)
+		secs = min(secs, maxSecs)
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}

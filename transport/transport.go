@@ -1,0 +1,129 @@
+package transport
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Names of the built-in transports, as reported by [Transport.Name] and carried in
+// client messages, events and stats.
+const (
+	NameWebSocket = "websocket"
+	NameSSE       = "sse"
+	NameLongPoll  = "longpoll"
+	NamePoll      = "poll"
+)
+
+// DefaultMaxMessageSize is the per-message limit used when a [Request] leaves
+// MaxMessageSize at zero: 1 MiB.
+const DefaultMaxMessageSize = 1 << 20
+
+// DefaultCursorParam is the query parameter that carries the resume cursor on
+// WebSocket, long-poll and poll requests when the transport does not name another.
+const DefaultCursorParam = "since"
+
+// Transport opens one stream for one connection attempt. It never retries,
+// sleeps between attempts, or drops duplicates: those are the client's job.
+//
+// Implementations must be safe for concurrent use: the client may hold a live
+// stream on one transport while probing another, and a Transport value may be
+// shared by several subscriptions.
+type Transport interface {
+	// Name identifies the transport in messages, events and stats
+	// ("websocket", "sse", "longpoll", "poll" for the built-in ones).
+	Name() string
+
+	// Open connects and returns a stream positioned after req.Cursor. It
+	// returns once the connection is established (the WebSocket handshake has
+	// completed, the SSE response headers have arrived, or the first poll is
+	// ready to be made). A failure is returned as a *Error whose Class tells the
+	// client what to do next. Cancelling ctx aborts Open and, after Open has
+	// returned, ends the stream.
+	Open(ctx context.Context, req Request) (Stream, error)
+}
+
+// Stream is one live connection. Next and Close may be called from different
+// goroutines; Next must not be called concurrently with itself.
+type Stream interface {
+	// Next blocks until the next message arrives or the stream ends. Every
+	// error is a *Error (the end of a stream is one too, of class
+	// [EndOfStream], matching io.EOF). After Next returns an error the
+	// stream is finished and must still be closed.
+	Next(ctx context.Context) (Message, error)
+
+	// Close releases the connection. It is idempotent, unblocks a pending Next,
+	// and returns only after every goroutine the stream started has exited.
+	Close() error
+}
+
+// Request describes one connection attempt. The client fills it; a transport
+// reads it and must not keep references to its maps after Open returns.
+type Request struct {
+	// Cursor is the id of the last message the subscriber has; the stream
+	// starts after it. Empty means from the server's current position.
+	Cursor string
+
+	// Header is added to the outgoing request (or WebSocket handshake).
+	Header http.Header
+
+	// HTTPClient makes the requests. Nil means http.DefaultClient. Its Timeout,
+	// if any, bounds only handshakes and single poll requests, never a
+	// streaming body.
+	HTTPClient *http.Client
+
+	// MaxMessageSize bounds one message in bytes; zero means
+	// DefaultMaxMessageSize. A larger message ends the stream with a *Error
+	// wrapping ErrMessageTooLarge.
+	MaxMessageSize int64
+
+	// Heartbeat configures liveness detection; the zero value disables it.
+	Heartbeat Heartbeat
+}
+
+// Heartbeat configures how a stream notices that its connection has died
+// without closing. Each transport applies it in its own way:
+//
+//   - WebSocket: a ping after Interval without inbound frames; dead when no
+//     pong arrives within Timeout.
+//   - SSE: dead when no byte at all (comments included) arrives for
+//     Interval+Timeout while the stream is waiting for data.
+//   - Long poll: a request deadline of the transport's hold time plus Timeout.
+//   - Poll: a request deadline of Interval+Timeout.
+//
+// Time during which the subscriber is not asking for data (back-pressure)
+// never counts toward a verdict.
+type Heartbeat struct {
+	Interval time.Duration
+	Timeout  time.Duration
+}
+
+// Enabled reports whether liveness detection is on.
+func (h Heartbeat) Enabled() bool { return h.Interval > 0 && h.Timeout > 0 }
+
+// Message is one message as it came off the wire.
+type Message struct {
+	// ID is the message id, or empty when the server gave none.
+	ID string
+	// Event is the event name or type, or empty.
+	Event string
+	// Data is the payload. For JSON envelopes it holds the raw JSON of the
+	// data field; for SSE the data lines joined by newlines.
+	Data []byte
+}
+
+// maxMessageSize returns the effective per-message limit of r.
+func (r Request) maxMessageSize() int64 {
+	if r.MaxMessageSize > 0 {
+		return r.MaxMessageSize
+	}
+	return DefaultMaxMessageSize
+}
+
+// httpClient returns the client to use for r.
+func (r Request) httpClient() *http.Client {
+	if r.HTTPClient != nil {
+		return r.HTTPClient
+	}
+	return http.DefaultClient
+}
