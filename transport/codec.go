@@ -21,7 +21,7 @@ type envelope struct {
 
 // DecodeJSON is the default Decoder: a JSON array of message objects, an
 // object with a "messages" array, or a single message object. An empty body,
-// null, or an empty list yields no messages.
+// null, an empty list or "messages": null yields no messages.
 func DecodeJSON(body []byte) ([]Message, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || bytes.Equal(body, []byte("null")) {
@@ -37,15 +37,21 @@ func DecodeJSON(body []byte) ([]Message, error) {
 	case '{':
 		var obj struct {
 			envelope
-			Messages *[]envelope `json:"messages"`
+			// Raw, so that "messages": null (a Go server's nil slice) is
+			// told apart from an object without the field.
+			Messages json.RawMessage `json:"messages"`
 		}
 		if err := json.Unmarshal(body, &obj); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
-		if obj.Messages != nil {
-			return fromEnvelopes(*obj.Messages)
+		if obj.Messages == nil {
+			return fromEnvelopes([]envelope{obj.envelope})
 		}
-		return fromEnvelopes([]envelope{obj.envelope})
+		var list []envelope
+		if err := json.Unmarshal(obj.Messages, &list); err != nil {
+			return nil, fmt.Errorf("%w: messages: %v", ErrMalformed, err)
+		}
+		return fromEnvelopes(list)
 	}
 	return nil, fmt.Errorf("%w: body is neither a JSON array nor an object", ErrMalformed)
 }

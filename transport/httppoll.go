@@ -1,0 +1,337 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// This file holds what LongPoll and Poll share: one stream type that issues
+// GET URL?since=<cursor> requests one after another, buffers the messages of
+// each response and hands them out from Next. The two transports differ only
+// in the request deadline and in the pause between requests, which they pass
+// in a pollSpec.
+
+const (
+	// defaultMaxResponseSize bounds one poll response body when the
+	// transport leaves MaxResponseSize at zero.
+	defaultMaxResponseSize = 16 << 20
+	// pollDrainLimit is how much of an unread body is drained so that its
+	// connection can be reused; a longer rest closes the connection instead.
+	pollDrainLimit = 64 << 10
+	// pollMaxRedirects is the redirect budget used when the caller's
+	// http.Client has no CheckRedirect of its own (net/http's default is 10 too).
+	pollMaxRedirects = 10
+)
+
+// pollSpec is how a polling transport configures the shared stream.
+type pollSpec struct {
+	name        string
+	rawURL      string
+	cursorParam string        // "" means DefaultCursorParam
+	decoder     Decoder       // nil means DecodeJSON
+	maxResponse int64         // <= 0 means defaultMaxResponseSize
+	timeout     time.Duration // deadline of one request, body included
+	interval    time.Duration // least pause from the end of a request to the start of the next
+}
+
+// pollStream is the Stream of LongPoll and Poll. Next runs every request on
+// the caller's goroutine; the stream starts no goroutine of its own.
+type pollStream struct {
+	name        string
+	url         *url.URL
+	cursorParam string
+	decoder     Decoder
+	maxResponse int64
+	maxMessage  int64
+	timeout     time.Duration
+	interval    time.Duration
+	client      *http.Client
+	header      http.Header
+
+	// life ends when Close is called or the ctx given to Open ends; every
+	// request and every pause is cut short by it.
+	life context.Context
+	stop context.CancelCauseFunc
+
+	// busy is held by Next for as long as it runs, so Close can wait for it.
+	busy sync.Mutex
+	// The fields below are guarded by busy.
+	cursor  string    // id of the last message returned that had one
+	buf     []Message // messages of the last response not yet returned
+	pending error     // failure to report once buf is empty
+	err     error     // the error that finished the stream, returned again by every Next
+	lastEnd time.Time // when the last request finished
+
+	// waitHook, when set (by tests), is called with the length of each pause
+	// between requests just before it starts.
+	waitHook func(time.Duration)
+}
+
+// openPolling validates spec, makes the first request and returns a stream
+// that holds its messages. Failures of the first request are returned here,
+// with Op "open", so that the client learns at once that the endpoint is
+// missing (404) or refuses it (401).
+func openPolling(ctx context.Context, req Request, spec pollSpec) (*pollStream, error) {
+	u, err := parsePollURL(spec.rawURL)
+	if err != nil {
+		return nil, &Error{Transport: spec.name, Op: "open", Class: Permanent, Err: err}
+	}
+	s := &pollStream{
+		name:        spec.name,
+		url:         u,
+		cursorParam: spec.cursorParam,
+		decoder:     spec.decoder,
+		maxMessage:  req.maxMessageSize(),
+		maxResponse: spec.maxResponse,
+		timeout:     spec.timeout,
+		interval:    spec.interval,
+		client:      pollHTTPClient(req.httpClient()),
+		header:      req.Header.Clone(),
+		cursor:      req.Cursor,
+	}
+	if s.cursorParam == "" {
+		s.cursorParam = DefaultCursorParam
+	}
+	if s.decoder == nil {
+		s.decoder = DecodeJSON
+	}
+	if s.maxResponse <= 0 {
+		s.maxResponse = defaultMaxResponseSize
+	}
+	s.maxResponse = max(s.maxResponse, s.maxMessage)
+	if s.header == nil {
+		s.header = make(http.Header)
+	}
+	if s.header.Get("Accept") == "" {
+		s.header.Set("Accept", "application/json")
+	}
+	s.life, s.stop = context.WithCancelCause(ctx)
+
+	msgs, pending, err := s.fetch(s.life, "open")
+	if err == nil && len(msgs) == 0 && pending != nil {
+		err = pending // nothing to deliver before the failure: report it now
+	}
+	if err != nil {
+		s.stop(err)
+		return nil, err
+	}
+	s.buf, s.pending = msgs, pending
+	return s, nil
+}
+
+// Next returns the next buffered message, making requests (after the
+// transport's pause) until one brings something or fails.
+func (s *pollStream) Next(ctx context.Context) (Message, error) {
+	s.busy.Lock()
+	defer s.busy.Unlock()
+	for s.err == nil {
+		switch {
+		case s.life.Err() != nil:
+			s.err = s.fail("read", context.Cause(s.life))
+		case len(s.buf) > 0:
+			m := s.buf[0]
+			s.buf[0] = Message{}
+			s.buf = s.buf[1:]
+			if m.ID != "" {
+				s.cursor = m.ID
+			}
+			return m, nil
+		case s.pending != nil:
+			s.err, s.pending = s.pending, nil
+		default:
+			if err := s.pause(ctx); err != nil {
+				s.err = err
+				break
+			}
+			msgs, pending, err := s.fetch(ctx, "read")
+			s.buf, s.pending, s.err = msgs, pending, err
+		}
+	}
+	return Message{}, s.err
+}
+
+// Close stops the stream: it cancels a request or pause in progress and
+// returns once Next, if it was running, has returned. It is idempotent.
+func (s *pollStream) Close() error {
+	s.stop(net.ErrClosed)
+	s.busy.Lock()
+	s.buf = nil
+	s.busy.Unlock()
+	return nil
+}
+
+// pause waits until interval has passed since the end of the last request.
+// Time the caller spent consuming the buffer counts toward it.
+func (s *pollStream) pause(ctx context.Context) error {
+	if s.interval <= 0 {
+		return nil
+	}
+	d := s.interval - time.Since(s.lastEnd)
+	if d <= 0 {
+		return nil
+	}
+	if s.waitHook != nil {
+		s.waitHook(d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return s.fail("read", ctx.Err())
+	case <-s.life.Done():
+		return s.fail("read", context.Cause(s.life))
+	}
+}
+
+// fetch makes one request. It returns the messages of a successful response
+// up to the first one over the size limit, whose failure it returns as
+// pending; err is set when the request as a whole failed.
+func (s *pollStream) fetch(ctx context.Context, op string) (msgs []Message, pending, err error) {
+	defer func() { s.lastEnd = time.Now() }()
+	rctx, cancel := context.WithTimeoutCause(ctx, s.timeout, ErrStalled)
+	defer cancel()
+	unhook := context.AfterFunc(s.life, cancel)
+	defer unhook()
+
+	hreq, err := http.NewRequestWithContext(rctx, http.MethodGet, s.requestURL(), nil)
+	if err != nil {
+		return nil, nil, &Error{Transport: s.name, Op: op, Class: Permanent, Err: err}
+	}
+	hreq.Header = s.header
+	resp, err := s.client.Do(hreq)
+	if err != nil {
+		return nil, nil, s.requestError(ctx, rctx, op, err)
+	}
+	defer pollDrainClose(resp.Body)
+
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNoContent:
+		return nil, nil, nil
+	default:
+		return nil, nil, statusError(s.name, op, resp, time.Now())
+	}
+	if resp.ContentLength > s.maxResponse {
+		return nil, nil, s.tooLarge(op, "response of %d bytes exceeds the limit of %d", resp.ContentLength, s.maxResponse)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, s.maxResponse+1))
+	if err != nil {
+		return nil, nil, s.requestError(ctx, rctx, op, err)
+	}
+	if int64(len(body)) > s.maxResponse {
+		return nil, nil, s.tooLarge(op, "response exceeds the limit of %d bytes", s.maxResponse)
+	}
+	msgs, err = s.decoder(body)
+	if err != nil {
+		if !errors.Is(err, ErrMalformed) {
+			err = fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		return nil, nil, s.fail(op, err)
+	}
+	for i, m := range msgs {
+		if int64(len(m.Data)) > s.maxMessage {
+			return msgs[:i], s.tooLarge(op, "message of %d bytes exceeds the limit of %d", len(m.Data), s.maxMessage), nil
+		}
+	}
+	return msgs, nil, nil
+}
+
+// requestURL is the URL with the cursor parameter set, or as configured when
+// there is no cursor yet.
+func (s *pollStream) requestURL() string {
+	if s.cursor == "" {
+		return s.url.String()
+	}
+	u := *s.url
+	q := u.Query()
+	q.Set(s.cursorParam, s.cursor)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// requestError classifies a failed round trip or body read. ctx is the
+// caller's context and rctx the request's own, derived from it.
+func (s *pollStream) requestError(ctx, rctx context.Context, op string, err error) *Error {
+	switch {
+	case s.life.Err() != nil:
+		return s.fail(op, context.Cause(s.life))
+	case ctx.Err() != nil:
+		return s.fail(op, ctx.Err())
+	case rctx.Err() != nil && errors.Is(context.Cause(rctx), ErrStalled):
+		return s.fail(op, fmt.Errorf("%w: no complete response within %v", ErrStalled, s.timeout))
+	case errors.Is(err, ErrTooManyRedirects), pollTLSRejected(err):
+		return &Error{Transport: s.name, Op: op, Class: Permanent, Err: err}
+	}
+	return s.fail(op, err)
+}
+
+// fail wraps err as a transient failure of op.
+func (s *pollStream) fail(op string, err error) *Error {
+	return &Error{Transport: s.name, Op: op, Class: Transient, Err: err}
+}
+
+func (s *pollStream) tooLarge(op, format string, args ...any) *Error {
+	return s.fail(op, fmt.Errorf("%w: "+format, append([]any{ErrMessageTooLarge}, args...)...))
+}
+
+// parsePollURL accepts absolute http and https URLs only.
+func parsePollURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("URL %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("URL %q has no host", raw)
+	}
+	return u, nil
+}
+
+// pollHTTPClient returns a shallow copy of c whose redirect check reports a
+// loop as ErrTooManyRedirects, so that it can be told from a network error.
+// A CheckRedirect the caller set is kept as it is.
+func pollHTTPClient(c *http.Client) *http.Client {
+	cp := *c
+	if cp.CheckRedirect == nil {
+		cp.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
+			if len(via) >= pollMaxRedirects {
+				return fmt.Errorf("%w: stopped after %d", ErrTooManyRedirects, len(via))
+			}
+			return nil
+		}
+	}
+	return &cp
+}
+
+// pollTLSRejected reports whether err is a failed certificate verification,
+// which retrying cannot fix.
+func pollTLSRejected(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		authority x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &authority) ||
+		errors.As(err, &hostname) || errors.As(err, &invalid)
+}
+
+// pollDrainClose reads a little of what is left of body, so that a short
+// rest does not cost the connection, and closes it.
+func pollDrainClose(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, pollDrainLimit)
+	_ = body.Close()
+}

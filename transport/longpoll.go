@@ -1,0 +1,82 @@
+package transport
+
+import (
+	"context"
+	"time"
+)
+
+const (
+	// defaultHold is LongPoll.Hold when left at zero.
+	defaultHold = 30 * time.Second
+	// defaultLongPollGrace is added to the hold time when the request's
+	// heartbeat is disabled.
+	defaultLongPollGrace = 10 * time.Second
+)
+
+// LongPoll is the HTTP long-polling transport: each GET URL?since=<cursor>
+// is held open by the server until it has messages newer than the cursor (or
+// its hold time runs out), and the next request follows as soon as the
+// previous response's messages have been read.
+//
+// The zero value of every field but URL means its documented default. A
+// LongPoll is safe for concurrent use and is not modified by Open.
+type LongPoll struct {
+	// URL is the endpoint, http or https. Its query parameters are kept; the
+	// cursor parameter is set on every request that has a cursor.
+	URL string
+
+	// CursorParam names the query parameter that carries the id of the last
+	// message received. Default DefaultCursorParam ("since").
+	CursorParam string
+
+	// Hold is how long the server holds a request open when it has nothing
+	// new. The transport does not send it; it sizes the request deadline as
+	// Hold plus Request.Heartbeat.Timeout (10s when the heartbeat is
+	// disabled), past which the request fails with ErrStalled. A Timeout on
+	// Request.HTTPClient applies to each request too, so it must exceed
+	// Hold. Default 30s.
+	Hold time.Duration
+
+	// Decoder turns a response body into messages. Default DecodeJSON.
+	Decoder Decoder
+
+	// MaxResponseSize bounds one response body in bytes; a larger one fails
+	// with ErrMessageTooLarge. Default 16 MiB, and never below the request's
+	// MaxMessageSize.
+	MaxResponseSize int64
+}
+
+var _ Transport = (*LongPoll)(nil)
+
+// Name returns NameLongPoll.
+func (l *LongPoll) Name() string { return NameLongPoll }
+
+// Open makes the first request and returns a stream holding its messages; an
+// error answer to that first request (404, 401, ...) is returned here.
+func (l *LongPoll) Open(ctx context.Context, req Request) (Stream, error) {
+	s, err := openPolling(ctx, req, l.spec(req))
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// spec fills in l's defaults for one request.
+func (l *LongPoll) spec(req Request) pollSpec {
+	hold := l.Hold
+	if hold <= 0 {
+		hold = defaultHold
+	}
+	grace := defaultLongPollGrace
+	if req.Heartbeat.Enabled() {
+		grace = req.Heartbeat.Timeout
+	}
+	return pollSpec{
+		name:        NameLongPoll,
+		rawURL:      l.URL,
+		cursorParam: l.CursorParam,
+		decoder:     l.Decoder,
+		maxResponse: l.MaxResponseSize,
+		timeout:     hold + grace,
+	}
+}

@@ -1,0 +1,343 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"math"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sse "github.com/tmaxmax/go-sse"
+)
+
+const (
+	// sseDefaultHandshakeTimeout is SSE.HandshakeTimeout's default.
+	sseDefaultHandshakeTimeout = 10 * time.Second
+	// sseFieldOverhead is what an event may add to its data in field names,
+	// ids, event names and line ends before the parser gives up on it.
+	sseFieldOverhead = 64 << 10
+	// sseMaxRedirects is where a chain of redirects counts as a loop, as in
+	// net/http's default policy.
+	sseMaxRedirects = 10
+)
+
+// errSSEServerClosed ends a stream whose server closed the response. For
+// EventSource that is a cue to reconnect, so it is transient; it must not
+// wrap io.EOF, which would make it look like an end of stream.
+var errSSEServerClosed = errors.New("server closed the event stream")
+
+// SSE is the Server-Sent Events transport: one GET request whose response
+// body is an endless text/event-stream, read with the WHATWG EventSource
+// rules (parsed by github.com/tmaxmax/go-sse, which never reconnects here).
+//
+// A message's ID is the event's id when it differs from the id in force for
+// the previous event of the stream; an event without an id field (or one
+// repeating the previous id) has an empty ID rather than inheriting one.
+// Event is the event field, empty for unnamed events. When liveness is on,
+// any byte from the server, comment lines included, proves the connection
+// alive. A retry field is reported as the RetryAfter of the error that ends
+// the stream. An event whose raw form exceeds MaxMessageSize plus 64 KiB of
+// field overhead ends the stream with ErrMessageTooLarge, as does one whose
+// data exceeds MaxMessageSize.
+type SSE struct {
+	// URL is the http or https address of the event stream. Required.
+	URL string
+
+	// HandshakeTimeout bounds the wait for the response headers; it never
+	// applies to the stream that follows. Zero means 10 seconds; a negative
+	// value sets no bound of its own. When the HTTP client has a Timeout, that
+	// is used as a handshake bound too, and the smaller of the two applies.
+	HandshakeTimeout time.Duration
+}
+
+var _ Transport = (*SSE)(nil)
+
+// Name returns NameSSE.
+func (s *SSE) Name() string { return NameSSE }
+
+// Open sends the GET request, with Last-Event-ID set to req.Cursor when there
+// is one, and returns once the response headers have arrived. A 200 answer
+// of type text/event-stream opens the stream; another type is Unsupported
+// (ErrBadContentType), 204 is EndOfStream, and other statuses are classified
+// by ClassifyStatus with their Retry-After. Headers in req.Header override
+// the default Accept and Cache-Control.
+func (s *SSE) Open(ctx context.Context, req Request) (Stream, error) {
+	u, err := sseParseURL(s.URL)
+	if err != nil {
+		return nil, &Error{Transport: NameSSE, Op: "open", Class: Permanent, Err: err}
+	}
+	client, handshake := sseHTTPClient(req.httpClient(), s.HandshakeTimeout)
+
+	rctx, cancel := context.WithCancel(ctx)
+	hreq, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		cancel()
+		return nil, &Error{Transport: NameSSE, Op: "open", Class: Permanent, Err: err}
+	}
+	sseSetHeaders(hreq.Header, req)
+
+	// The handshake bound cancels the request, so it must be off before the
+	// body is handed over; a timer that fired meanwhile has doomed the request.
+	var timer *time.Timer
+	fired := make(chan struct{})
+	if handshake > 0 {
+		timer = time.AfterFunc(handshake, func() { cancel(); close(fired) })
+	}
+	resp, err := client.Do(hreq)
+	timedOut := timer != nil && !timer.Stop()
+	if timedOut {
+		<-fired
+	}
+	if err != nil || timedOut {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		cancel()
+		switch {
+		case timedOut && ctx.Err() != nil:
+			err = ctx.Err()
+		case timedOut:
+			err = fmt.Errorf("no response headers within %v: %w", handshake, context.DeadlineExceeded)
+		}
+		return nil, sseOpenError(err)
+	}
+	if e := sseCheckResponse(resp); e != nil {
+		resp.Body.Close()
+		cancel()
+		return nil, e
+	}
+	return newSSEStream(resp.Body, cancel, req), nil
+}
+
+// sseParseURL accepts absolute http and https URLs only.
+func sseParseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("URL %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("URL %q has no host", raw)
+	}
+	return u, nil
+}
+
+// sseHTTPClient returns a shallow copy of c without a Timeout, which would
+// cut the streaming body, and the handshake bound to apply instead. The copy
+// reports a redirect loop as ErrTooManyRedirects unless the caller set a
+// CheckRedirect of their own.
+func sseHTTPClient(c *http.Client, handshake time.Duration) (*http.Client, time.Duration) {
+	if handshake == 0 {
+		handshake = sseDefaultHandshakeTimeout
+	}
+	if c.Timeout > 0 && (handshake < 0 || c.Timeout < handshake) {
+		handshake = c.Timeout
+	}
+	cp := *c
+	cp.Timeout = 0
+	if cp.CheckRedirect == nil {
+		cp.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
+			if len(via) >= sseMaxRedirects {
+				return fmt.Errorf("%w: stopped after %d redirects", ErrTooManyRedirects, len(via))
+			}
+			return nil
+		}
+	}
+	return &cp, handshake
+}
+
+// sseSetHeaders fills the request headers. The values are copied, so that the
+// request keeps no reference to req.Header's slices.
+func sseSetHeaders(h http.Header, req Request) {
+	h.Set("Accept", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	for k, vs := range req.Header {
+		h[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
+	}
+	if req.Cursor != "" {
+		h.Set("Last-Event-ID", req.Cursor)
+	} else {
+		h.Del("Last-Event-ID")
+	}
+}
+
+// sseCheckResponse returns nil for a response that opens a stream, and the
+// reason otherwise.
+func sseCheckResponse(resp *http.Response) *Error {
+	switch resp.StatusCode {
+	case http.StatusOK:
+		ct := resp.Header.Get("Content-Type")
+		if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "text/event-stream" {
+			return nil
+		}
+		return &Error{Transport: NameSSE, Op: "open", Class: Unsupported, StatusCode: resp.StatusCode,
+			Err: fmt.Errorf("%w: got %q, want text/event-stream", ErrBadContentType, ct)}
+	case http.StatusNoContent:
+		return &Error{Transport: NameSSE, Op: "open", Class: EndOfStream, StatusCode: resp.StatusCode,
+			Err: errors.New("server answered 204 No Content: no more events")}
+	}
+	return statusError(NameSSE, "open", resp, time.Now())
+}
+
+// sseOpenError classifies a request that got no response: a redirect loop
+// and a rejected certificate are permanent, anything else is transient.
+func sseOpenError(err error) *Error {
+	class := Transient
+	if errors.Is(err, ErrTooManyRedirects) || sseTLSRejected(err) {
+		class = Permanent
+	}
+	return &Error{Transport: NameSSE, Op: "open", Class: class, Err: err}
+}
+
+// sseTLSRejected reports whether err is a failed certificate verification,
+// which retrying cannot fix.
+func sseTLSRejected(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		authority x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &authority) ||
+		errors.As(err, &hostname) || errors.As(err, &invalid)
+}
+
+// sseStream reads events from one response body.
+//
+// The parser runs as an iter.Pull2 iterator whose next and stop must never
+// run at the same time: Next holds mu while it pulls, and Close first cancels
+// the request (which makes a pending pull return) and then takes mu to stop
+// the iterator.
+type sseStream struct {
+	mu     sync.Mutex
+	body   io.ReadCloser
+	cancel context.CancelFunc
+	tap    *sseTap
+	next   func() (sse.Event, error, bool)
+	stop   func()
+	max    int64
+	lastID string // the LastEventID of the previous event
+	err    error  // set once Next has failed; the stream is then finished
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+func newSSEStream(body io.ReadCloser, cancel context.CancelFunc, req Request) *sseStream {
+	s := &sseStream{body: body, cancel: cancel, max: req.maxMessageSize()}
+	s.tap = newSSETap(body, req.Heartbeat, cancel)
+	limit := math.MaxInt
+	if s.max < int64(math.MaxInt-sseFieldOverhead) {
+		limit = int(s.max) + sseFieldOverhead
+	}
+	events := sse.Read(s.tap, &sse.ReadConfig{MaxEventSize: limit})
+	s.next, s.stop = iter.Pull2(iter.Seq2[sse.Event, error](events))
+	return s
+}
+
+// Next returns the next event. Go-sse dispatches an event at a blank line
+// when it had a data, event or id field; a block with only a retry field or
+// comments is not an event. A Message's ID is the event's LastEventID when it
+// changed since the previous event of this stream (or is the first id seen),
+// and empty otherwise, so an event without an id field never inherits one.
+//
+// Cancelling ctx ends the stream, as it must abort the pending read.
+func (s *sseStream) Next(ctx context.Context) (Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return Message{}, s.err
+	}
+	if s.closed.Load() || ctx.Err() != nil {
+		return Message{}, s.finish(ctx, nil)
+	}
+	stopWatch := sseCancelOnDone(ctx, s.cancel)
+	ev, err, ok := s.next()
+	stopWatch()
+	if err != nil || !ok {
+		return Message{}, s.finish(ctx, err)
+	}
+	if int64(len(ev.Data)) > s.max {
+		return Message{}, s.fail(fmt.Errorf("%w: event data of %d bytes, limit %d",
+			ErrMessageTooLarge, len(ev.Data), s.max))
+	}
+	msg := Message{Event: ev.Type, Data: []byte(ev.Data)}
+	if ev.LastEventID != s.lastID {
+		msg.ID, s.lastID = ev.LastEventID, ev.LastEventID
+	}
+	return msg, nil
+}
+
+// finish records why the stream ended; err is the parser's error, nil when
+// the body ended cleanly or no pull was made.
+func (s *sseStream) finish(ctx context.Context, err error) error {
+	switch {
+	case s.closed.Load():
+		err = fmt.Errorf("stream closed: %w", net.ErrClosed)
+	case s.tap.stalled.Load():
+		err = fmt.Errorf("%w: no bytes for %v", ErrStalled, s.tap.idle)
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	case errors.Is(err, bufio.ErrTooLong):
+		err = fmt.Errorf("%w: event longer than %d bytes with its fields",
+			ErrMessageTooLarge, s.max+sseFieldOverhead)
+	case err == nil:
+		err = errSSEServerClosed
+	}
+	return s.fail(err)
+}
+
+// fail ends the stream with a transient error carrying the last retry hint.
+// It runs with mu held, so it may stop the iterator.
+func (s *sseStream) fail(err error) error {
+	e := &Error{Transport: NameSSE, Op: "read", Class: Transient, Err: err}
+	e.RetryAfter, _ = s.tap.retry.latest()
+	s.err = e
+	s.cancel()
+	s.stop()
+	return e
+}
+
+// Close cancels the request, waits for a pending Next to return, stops the
+// parser and closes the body. It is idempotent and always returns nil.
+func (s *sseStream) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.cancel()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.stop()
+		s.tap.halt()
+		s.body.Close()
+	})
+	return nil
+}
+
+// sseCancelOnDone calls cancel when ctx ends, until the returned function is
+// called; that function returns only once cancel is no longer running.
+func sseCancelOnDone(ctx context.Context, cancel func()) (stop func()) {
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopAfter := context.AfterFunc(ctx, func() { cancel(); close(done) })
+	return func() {
+		if !stopAfter() {
+			<-done
+		}
+	}
+}

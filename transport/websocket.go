@@ -1,0 +1,405 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+const (
+	// defaultHandshakeTimeout bounds the opening handshake when
+	// WebSocket.HandshakeTimeout is zero.
+	defaultHandshakeTimeout = 10 * time.Second
+	// wsCloseGrace is how long Close lets the close handshake run before it
+	// cuts the connection: a stalled server never answers it.
+	wsCloseGrace = time.Second
+	// wsMaxRedirects is how many redirects the handshake follows when the
+	// caller's client has no CheckRedirect of its own.
+	wsMaxRedirects = 10
+)
+
+// WebSocket receives messages over a WebSocket connection
+// (github.com/coder/websocket). Every text or binary frame holds one message
+// object or an array of them; any other frame is delivered whole as Data.
+//
+// A stream ends with a *Error of Op "read": EndOfStream (matching io.EOF)
+// when the server closes with status 1000; Transient otherwise, wrapping
+// ErrMessageTooLarge for a frame over Request.MaxMessageSize, ErrStalled for
+// a heartbeat verdict, and carrying the close code in StatusCode when the
+// server sent one. If the ctx given to Next ends while it waits for a frame,
+// the connection is closed (coder/websocket cannot abandon a read and keep
+// the connection) and Next returns a Transient *Error wrapping ctx.Err().
+//
+// With Request.Heartbeat enabled, the stream pings after Heartbeat.Interval
+// without inbound frames and declares the connection dead when no pong comes
+// within Heartbeat.Timeout. coder/websocket only sees a pong while a read is
+// under way, so a ping counts against the server only when Next was waiting
+// for a frame the whole time: a subscriber that is slow to call Next
+// (back-pressure) never gets a healthy connection condemned.
+//
+// A WebSocket is a configuration: it holds no connection and may be shared by
+// any number of concurrent Open calls. Its fields must not change after the
+// first Open.
+type WebSocket struct {
+	// URL is the endpoint. The schemes ws, wss, http and https are accepted
+	// (http means ws, https means wss). Query parameters are kept. Required.
+	URL string
+
+	// CursorParam is the query parameter that carries Request.Cursor on the
+	// handshake. Empty means DefaultCursorParam ("since"). No parameter is
+	// added when the cursor is empty.
+	CursorParam string
+
+	// Subprotocols are offered to the server in Sec-WebSocket-Protocol. Nil
+	// (the default) offers none.
+	Subprotocols []string
+
+	// HandshakeTimeout bounds the opening handshake only, never the stream.
+	// Zero means 10 seconds. A Timeout on Request.HTTPClient lowers it.
+	HandshakeTimeout time.Duration
+}
+
+// Name returns NameWebSocket.
+func (w *WebSocket) Name() string { return NameWebSocket }
+
+// Open performs the handshake and returns the stream. A failed handshake is
+// a *Error with Op "open": a bad URL, a rejected TLS certificate, a redirect
+// loop, 401 and 407 are Permanent; a network error, a timeout, 408, 429 and
+// 5xx are Transient (RetryAfter from the Retry-After header); any other
+// answer than 101 Switching Protocols (200, 400, 403, 404, 426, ...) and a
+// 101 that breaks the protocol are Unsupported, since they come from a server
+// or proxy that does not offer WebSocket here.
+//
+// The stream's life is bounded by ctx: when it ends, so does the stream.
+func (w *WebSocket) Open(ctx context.Context, req Request) (Stream, error) {
+	target, err := w.dialURL(req.Cursor)
+	if err != nil {
+		return nil, &Error{Transport: NameWebSocket, Op: "open", Class: Permanent, Err: err}
+	}
+	act := newWSActivity()
+	tap := new(wsTap)
+	client, handshake := wsClient(req.httpClient(), tap, w.HandshakeTimeout)
+	opts := &websocket.DialOptions{
+		HTTPClient:   client,
+		HTTPHeader:   req.Header,
+		Subprotocols: w.Subprotocols,
+		OnPingReceived: func(context.Context, []byte) bool {
+			act.inbound()
+			return true
+		},
+		OnPongReceived: func(context.Context, []byte) { act.inbound() },
+	}
+	dctx, cancel := context.WithTimeout(ctx, handshake)
+	conn, resp, err := websocket.Dial(dctx, target, opts)
+	cancel()
+	if err != nil {
+		return nil, wsOpenError(resp, err)
+	}
+	limit := req.maxMessageSize()
+	conn.SetReadLimit(limit)
+	return newWSStream(ctx, conn, tap, act, limit, req.Heartbeat), nil
+}
+
+// dialURL is URL with the cursor parameter set when there is a cursor.
+func (w *WebSocket) dialURL(cursor string) (string, error) {
+	u, err := url.Parse(w.URL)
+	if err != nil {
+		return "", err
+	}
+	switch u.Scheme {
+	case "ws", "wss", "http", "https":
+	default:
+		return "", fmt.Errorf("URL %q: scheme must be ws, wss, http or https", w.URL)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("URL %q has no host", w.URL)
+	}
+	if cursor != "" {
+		param := w.CursorParam
+		if param == "" {
+			param = DefaultCursorParam
+		}
+		q := u.Query()
+		q.Set(param, cursor)
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
+}
+
+// wsClient returns a copy of c for one handshake, and the handshake's time
+// budget. The copy has no Timeout (it is folded into the budget, so that it
+// cannot cut the stream), reports a redirect loop as ErrTooManyRedirects
+// unless c has its own CheckRedirect, and lets tap see the upgraded
+// connection.
+func wsClient(c *http.Client, tap *wsTap, handshake time.Duration) (*http.Client, time.Duration) {
+	if handshake <= 0 {
+		handshake = defaultHandshakeTimeout
+	}
+	if c.Timeout > 0 {
+		handshake = min(handshake, c.Timeout)
+	}
+	cp := *c
+	cp.Timeout = 0
+	if cp.CheckRedirect == nil {
+		cp.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
+			if len(via) >= wsMaxRedirects {
+				return fmt.Errorf("%w: stopped after %d", ErrTooManyRedirects, len(via))
+			}
+			return nil
+		}
+	}
+	tap.next = cp.Transport
+	if tap.next == nil {
+		tap.next = http.DefaultTransport
+	}
+	cp.Transport = tap
+	return &cp, handshake
+}
+
+// wsOpenError classifies a failed handshake; resp is the server's answer,
+// nil when none arrived.
+func wsOpenError(resp *http.Response, err error) *Error {
+	e := &Error{Transport: NameWebSocket, Op: "open", Class: Transient, Err: wsHideEOF(err)}
+	switch {
+	case errors.Is(err, ErrTooManyRedirects), wsTLSRejected(err):
+		e.Class = Permanent
+		return e
+	case resp == nil:
+		return e // network error or timeout
+	}
+	e.StatusCode = resp.StatusCode
+	switch code := resp.StatusCode; {
+	case code == http.StatusUnauthorized, code == http.StatusProxyAuthRequired:
+		e.Class = Permanent
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+		e.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	default:
+		// The upgrade was refused (or a 101 broke the protocol): the server
+		// or a proxy on the way does not offer WebSocket.
+		e.Class = Unsupported
+	}
+	return e
+}
+
+// wsHideEOF keeps a connection that ended mid-stream from matching io.EOF,
+// which callers take for a clean end: it rewraps err as
+// io.ErrUnexpectedEOF, keeping its text.
+func wsHideEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: %w", err.Error(), io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+// wsTLSRejected reports whether err is a failed certificate verification,
+// which retrying cannot fix.
+func wsTLSRejected(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		authority x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &authority) ||
+		errors.As(err, &hostname) || errors.As(err, &invalid)
+}
+
+// wsTap is the RoundTripper of a handshake. It keeps the body of the 101
+// answer, which is the raw connection, so that Close can cut it while
+// coder/websocket waits for the peer's half of the close handshake: its own
+// CloseNow cannot interrupt a Close already under way.
+type wsTap struct {
+	next http.RoundTripper
+
+	mu   sync.Mutex
+	conn io.Closer
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *wsTap) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		t.mu.Lock()
+		t.conn = resp.Body
+		t.mu.Unlock()
+	}
+	return resp, err
+}
+
+// cut closes the upgraded connection, if there is one.
+func (t *wsTap) cut() {
+	t.mu.Lock()
+	c := t.conn
+	t.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+// wsStream is the Stream of WebSocket. Next reads frames on the caller's
+// goroutine; the only goroutine the stream starts is the heartbeat's.
+type wsStream struct {
+	conn  *websocket.Conn
+	tap   *wsTap
+	act   *wsActivity
+	limit int64
+
+	// life is the read context of every read for as long as the connection
+	// lives: coder/websocket closes a connection whose read is cancelled.
+	// Its cause says why the stream ended early (Close, a stall verdict,
+	// Next's ctx, the ctx given to Open).
+	life   context.Context
+	cancel context.CancelCauseFunc
+
+	closing   atomic.Bool // set first thing by Close
+	closeOnce sync.Once
+
+	// Used by Next only.
+	pending []Message      // decoded messages of the last frame not yet returned
+	buf     bytes.Buffer   // the last frame; reused, never aliased by a Message
+	body    activityReader // reused wrapper of the current frame's reader
+	err     error          // the error that finished the stream
+
+	// Heartbeat goroutine, nil hbDone when disabled.
+	hb       Heartbeat
+	hbCancel context.CancelFunc
+	hbDone   chan struct{}
+}
+
+func newWSStream(ctx context.Context, conn *websocket.Conn, tap *wsTap, act *wsActivity, limit int64, hb Heartbeat) *wsStream {
+	s := &wsStream{conn: conn, tap: tap, act: act, limit: limit, hb: hb}
+	s.life, s.cancel = context.WithCancelCause(ctx)
+	s.body.act = act
+	if hb.Enabled() {
+		var hctx context.Context
+		hctx, s.hbCancel = context.WithCancel(s.life)
+		s.hbDone = make(chan struct{})
+		go s.heartbeat(hctx)
+	}
+	return s
+}
+
+// Next returns the next message. A frame holding an array yields its
+// messages one by one before the next frame is read.
+//
+// If ctx ends while Next waits for a frame, the connection is closed (a
+// coder/websocket read cannot be abandoned and the connection kept) and Next
+// returns a Transient *Error wrapping ctx.Err(). As after every error, the
+// stream is then finished.
+func (s *wsStream) Next(ctx context.Context) (Message, error) {
+	if s.err == nil && s.closing.Load() {
+		s.finish(&Error{Transport: NameWebSocket, Op: "read", Class: Transient, Err: net.ErrClosed})
+	}
+	if len(s.pending) > 0 && s.err == nil {
+		return s.pop(), nil
+	}
+	if s.err == nil && ctx.Err() != nil {
+		s.finish(&Error{Transport: NameWebSocket, Op: "read", Class: Transient, Err: ctx.Err()})
+	}
+	if s.err != nil {
+		return Message{}, s.err
+	}
+	frame, err := s.readFrame(ctx)
+	if err != nil {
+		s.finish(s.readError(err))
+		return Message{}, s.err
+	}
+	s.pending = decodeFrame(frame) // never empty
+	return s.pop(), nil
+}
+
+func (s *wsStream) pop() Message {
+	m := s.pending[0]
+	s.pending[0] = Message{}
+	s.pending = s.pending[1:]
+	return m
+}
+
+// finish records err as the end of the stream and stops the heartbeat.
+func (s *wsStream) finish(err *Error) {
+	s.err = err
+	s.pending = nil
+	s.cancel(err)
+}
+
+// readFrame reads one data frame into s.buf, marking the time spent inside
+// the read for the heartbeat.
+func (s *wsStream) readFrame(ctx context.Context) ([]byte, error) {
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { s.cancel(ctx.Err()) })
+		defer stop()
+	}
+	s.act.reading.Store(s.act.now())
+	defer s.act.reading.Store(0)
+
+	_, r, err := s.conn.Reader(s.life)
+	if err != nil {
+		return nil, err
+	}
+	s.act.inbound()
+	s.buf.Reset()
+	s.body.r = r
+	_, err = s.buf.ReadFrom(&s.body)
+	s.body.r = nil
+	return s.buf.Bytes(), err
+}
+
+// readError classifies the error that ended a read.
+func (s *wsStream) readError(err error) *Error {
+	e := &Error{Transport: NameWebSocket, Op: "read", Class: Transient, Err: wsHideEOF(err)}
+	code := websocket.CloseStatus(err)
+	switch {
+	case s.closing.Load():
+		e.Err = net.ErrClosed
+	case context.Cause(s.life) != nil:
+		e.Err = context.Cause(s.life) // stall verdict, Next's or Open's ctx
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		e.Err = fmt.Errorf("%w: over the limit of %d bytes", ErrMessageTooLarge, s.limit)
+	case code == websocket.StatusNormalClosure:
+		e.Class = EndOfStream
+		e.StatusCode = int(code)
+	case code != -1:
+		e.StatusCode = int(code)
+	}
+	return e
+}
+
+// Close ends the stream with a normal closure (status 1000). It stops the
+// heartbeat, gives the close handshake up to a second and then cuts the
+// connection, which unblocks a pending Next. It is idempotent and returns
+// once the stream's goroutines have exited.
+func (s *wsStream) Close() error {
+	s.closeOnce.Do(s.shutdown)
+	return nil
+}
+
+func (s *wsStream) shutdown() {
+	s.closing.Store(true)
+	if s.hbDone != nil {
+		s.hbCancel()
+		<-s.hbDone
+	}
+	cut := make(chan struct{})
+	grace := time.AfterFunc(wsCloseGrace, func() {
+		defer close(cut)
+		s.tap.cut()
+	})
+	_ = s.conn.Close(websocket.StatusNormalClosure, "")
+	if !grace.Stop() {
+		<-cut
+	}
+	s.cancel(net.ErrClosed)
+	_ = s.conn.CloseNow()
+}
