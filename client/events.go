@@ -1,0 +1,109 @@
+package client
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// EventKind names a change in what the subscription is doing.
+type EventKind int
+
+const (
+	// EventConnecting: an attempt on Transport has started.
+	EventConnecting EventKind = iota + 1
+	// EventConnected: Transport is open and streaming.
+	EventConnected
+	// EventDisconnected: the connection on Transport ended or could not be
+	// made, because of Err; the next attempt starts after RetryIn.
+	EventDisconnected
+	// EventDowngraded: the subscription moved from From to the worse
+	// transport To because of Err.
+	EventDowngraded
+	// EventUpgraded: a probe of the better transport To proved live and the
+	// subscription cut over to it from From.
+	EventUpgraded
+	// EventProbeFailed: an upgrade probe of Transport failed with Err; the
+	// subscription stays where it is and probes again later.
+	EventProbeFailed
+	// EventEnded: the server ended the stream cleanly; Next returns io.EOF.
+	EventEnded
+	// EventFailed: the subscription failed permanently with Err.
+	EventFailed
+)
+
+var eventKindNames = [...]string{
+	EventConnecting:   "connecting",
+	EventConnected:    "connected",
+	EventDisconnected: "disconnected",
+	EventDowngraded:   "downgraded",
+	EventUpgraded:     "upgraded",
+	EventProbeFailed:  "probe-failed",
+	EventEnded:        "ended",
+	EventFailed:       "failed",
+}
+
+// String returns the kind's name in lower case, as used in logs.
+func (k EventKind) String() string {
+	if k > 0 && int(k) < len(eventKindNames) {
+		return eventKindNames[k]
+	}
+	return fmt.Sprintf("event(%d)", int(k))
+}
+
+// Event is one state change of a subscription. Fields that do not apply to
+// a kind are zero.
+type Event struct {
+	Kind      EventKind
+	Time      time.Time
+	Transport string        // the transport concerned
+	From, To  string        // for EventDowngraded and EventUpgraded
+	Err       error         // why, for Disconnected, Downgraded, ProbeFailed, Failed
+	RetryIn   time.Duration // for EventDisconnected: the delay before the next attempt
+}
+
+// String describes the event on one line.
+func (e Event) String() string {
+	switch e.Kind {
+	case EventConnecting, EventConnected:
+		return e.Kind.String() + " " + e.Transport
+	case EventDisconnected:
+		return fmt.Sprintf("disconnected %s: %v (retry in %s)", e.Transport, e.Err, e.RetryIn)
+	case EventDowngraded:
+		return fmt.Sprintf("downgraded %s -> %s: %v", e.From, e.To, e.Err)
+	case EventUpgraded:
+		return fmt.Sprintf("upgraded %s -> %s", e.From, e.To)
+	case EventProbeFailed:
+		return fmt.Sprintf("probe-failed %s: %v", e.Transport, e.Err)
+	case EventEnded:
+		return "ended"
+	case EventFailed:
+		return fmt.Sprintf("failed: %v", e.Err)
+	}
+	return e.Kind.String()
+}
+
+// emit records e in the stats, logs it and offers it to the Events channel,
+// dropping the oldest queued event when the channel is full. Only the
+// supervisor goroutine calls emit, so the channel has a single sender.
+func (s *Subscription) emit(e Event) {
+	e.Time = time.Now()
+	level := slog.LevelInfo
+	if e.Kind == EventDisconnected || e.Kind == EventProbeFailed || e.Kind == EventFailed {
+		level = slog.LevelWarn
+	}
+	s.cfg.Logger.Log(s.ctx, level, "anysub: "+e.Kind.String(),
+		"transport", e.Transport, "from", e.From, "to", e.To, "err", e.Err, "retry_in", e.RetryIn)
+	for {
+		select {
+		case s.events <- e:
+			return
+		default:
+		}
+		select {
+		case <-s.events:
+			s.stats.eventsDropped.Add(1)
+		default:
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package client
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// State is what a subscription is doing now.
+type State int
+
+const (
+	// StateConnecting: an attempt is under way.
+	StateConnecting State = iota + 1
+	// StateConnected: a stream is open.
+	StateConnected
+	// StateWaiting: waiting out a backoff delay before the next attempt.
+	StateWaiting
+	// StateEnded: the server ended the stream; Next returns io.EOF.
+	StateEnded
+	// StateFailed: the subscription failed permanently.
+	StateFailed
+	// StateClosed: Close was called, or the Subscribe context ended.
+	StateClosed
+)
+
+var stateNames = [...]string{
+	StateConnecting: "connecting",
+	StateConnected:  "connected",
+	StateWaiting:    "waiting",
+	StateEnded:      "ended",
+	StateFailed:     "failed",
+	StateClosed:     "closed",
+}
+
+// String returns the state's name in lower case.
+func (s State) String() string {
+	if s > 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// Stats is a snapshot of a subscription's counters.
+type Stats struct {
+	Transport     string // current (or last) transport
+	State         State
+	Messages      uint64 // messages delivered by Next
+	Duplicates    uint64 // messages dropped as duplicates
+	Reconnects    uint64 // attempts after the first, upgrades excluded
+	Downgrades    uint64
+	Upgrades      uint64
+	LastID        string // id of the last delivered message that had one
+	Bytes         uint64 // payload bytes received, duplicates included
+	EventsDropped uint64 // events dropped because the Events channel was full
+}
+
+// counters holds the live values behind Stats.
+type counters struct {
+	messages, duplicates, reconnects atomic.Uint64
+	downgrades, upgrades, bytes      atomic.Uint64
+	eventsDropped                    atomic.Uint64
+
+	mu        sync.Mutex
+	transport string
+	state     State
+	lastID    string
+}
+
+func (c *counters) setState(st State, transport string) {
+	c.mu.Lock()
+	c.state = st
+	if transport != "" {
+		c.transport = transport
+	}
+	c.mu.Unlock()
+}
+
+func (c *counters) delivered(m Message) {
+	c.messages.Add(1)
+	if m.ID != "" {
+		c.mu.Lock()
+		c.lastID = m.ID
+		c.mu.Unlock()
+	}
+}
+
+func (c *counters) snapshot() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{
+		Transport:     c.transport,
+		State:         c.state,
+		Messages:      c.messages.Load(),
+		Duplicates:    c.duplicates.Load(),
+		Reconnects:    c.reconnects.Load(),
+		Downgrades:    c.downgrades.Load(),
+		Upgrades:      c.upgrades.Load(),
+		LastID:        c.lastID,
+		Bytes:         c.bytes.Load(),
+		EventsDropped: c.eventsDropped.Load(),
+	}
+}

@@ -1,0 +1,183 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anysub/anysub/transport"
+)
+
+// Message is one message delivered to the subscriber.
+type Message struct {
+	// ID is the server's message id; empty when it gave none.
+	ID string
+	// Event is the event name or type; empty when none.
+	Event string
+	// Data is the payload: raw JSON for JSON envelopes, the data field for SSE,
+	// the whole frame for a WebSocket frame that is not a JSON envelope.
+	Data []byte
+	// Transport names the transport the message arrived on.
+	Transport string
+	// Received is when the message came off the network.
+	Received time.Time
+}
+
+// Subscription follows one data source. Its methods are safe for concurrent
+// use, except that messages are meant to be consumed by one goroutine at a
+// time (concurrent Next calls each get different messages, in no promised
+// order). The caller must call Close.
+type Subscription struct {
+	cfg    Config
+	ctx    context.Context // lifetime of the subscription
+	cancel context.CancelFunc
+
+	queue  chan Message // bounded: the reader blocks when it is full
+	events chan Event   // bounded: the oldest event is dropped when full
+
+	gate   sync.Mutex // guards cursor and seen
+	cursor string
+	seen   *dedupe
+
+	stats counters
+
+	wg       sync.WaitGroup // the supervisor and every reader and probe
+	finished chan struct{}  // closed when the supervisor has exited and final is set
+	final    error          // why the subscription ended; read after finished
+	closed   atomic.Bool
+	closeMu  sync.Once
+}
+
+// Subscribe validates cfg and starts following the source in the background.
+// It returns at once; connecting, reconnecting and switching transports
+// happen behind it and are reported on Events. It fails only for an invalid
+// config (an error wrapping ErrInvalidConfig).
+//
+// The subscription ends when ctx ends, when Close is called, when the server
+// ends the stream, or on a permanent failure; Next then reports which.
+func Subscribe(ctx context.Context, cfg Config) (*Subscription, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	s := &Subscription{
+		cfg:      c,
+		ctx:      lctx,
+		cancel:   cancel,
+		queue:    make(chan Message, c.Buffer),
+		events:   make(chan Event, c.EventBuffer),
+		cursor:   c.Cursor,
+		seen:     newDedupe(c.DedupeWindow),
+		finished: make(chan struct{}),
+	}
+	if c.Cursor != "" {
+		s.seen.add(c.Cursor)
+	}
+	s.stats.setState(StateConnecting, c.Transports[0].Name())
+	s.wg.Add(1)
+	go s.supervise()
+	return s, nil
+}
+
+// Next returns the next message. It blocks until one is available, ctx ends
+// (ctx's error), Close is called (ErrClosed), the server ends the stream
+// (io.EOF) or the subscription fails permanently (the error saying why, e.g.
+// a *transport.Error with StatusCode 401, or an *UnsupportedError). Messages
+// already queued are delivered before io.EOF or a permanent error. Transient
+// network failures are never returned: they are retried and reported on
+// Events.
+func (s *Subscription) Next(ctx context.Context) (Message, error) {
+	if s.closed.Load() {
+		return Message{}, ErrClosed
+	}
+	select {
+	case m := <-s.queue:
+		s.stats.delivered(m)
+		return m, nil
+	default:
+	}
+	select {
+	case m := <-s.queue:
+		s.stats.delivered(m)
+		return m, nil
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	case <-s.finished:
+		if s.closed.Load() {
+			return Message{}, ErrClosed
+		}
+		select {
+		case m := <-s.queue:
+			s.stats.delivered(m)
+			return m, nil
+		default:
+			return Message{}, s.final
+		}
+	}
+}
+
+// Messages returns an iterator over the messages, for use with range. It
+// stops silently when the server ends the stream (io.EOF); any other end
+// (ctx, Close, a permanent failure) is yielded once as a non-nil error with
+// a zero Message, and then the iteration stops.
+func (s *Subscription) Messages(ctx context.Context) iter.Seq2[Message, error] {
+	return func(yield func(Message, error) bool) {
+		for {
+			m, err := s.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				yield(Message{}, err)
+				return
+			}
+			if !yield(m, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Events returns the channel of state changes. It is closed once the
+// subscription has ended and every goroutine it owns has exited. When the
+// channel is full the oldest event is dropped, so an unread channel never
+// holds the subscription back.
+func (s *Subscription) Events() <-chan Event { return s.events }
+
+// Stats returns a snapshot of the subscription's counters.
+func (s *Subscription) Stats() Stats { return s.stats.snapshot() }
+
+// Close ends the subscription and returns once every goroutine it started has
+// exited and every connection is closed. It is idempotent and always returns
+// nil; after it, Next returns ErrClosed.
+func (s *Subscription) Close() error {
+	s.closeMu.Do(func() {
+		s.closed.Store(true)
+		s.cancel()
+	})
+	<-s.finished
+	return nil
+}
+
+// Cursor returns the id the subscription would resume after now.
+func (s *Subscription) Cursor() string {
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	return s.cursor
+}
+
+// request builds the transport request for an attempt from the current cursor.
+func (s *Subscription) request() transport.Request {
+	return transport.Request{
+		Cursor:         s.Cursor(),
+		Header:         s.cfg.Header.Clone(),
+		HTTPClient:     s.cfg.HTTPClient,
+		MaxMessageSize: s.cfg.MaxMessageSize,
+		Heartbeat:      s.cfg.heartbeat(),
+	}
+}
