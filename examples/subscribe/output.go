@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/anysub/anysub/client"
+)
+
+// printer writes messages to stdout and state changes to stderr, one line
+// each, as text or as JSON objects. It is safe for concurrent use.
+type printer struct {
+	mu     sync.Mutex
+	stdout io.Writer
+	stderr io.Writer
+	json   bool
+}
+
+func newPrinter(stdout, stderr io.Writer, asJSON bool) *printer {
+	return &printer{stdout: stdout, stderr: stderr, json: asJSON}
+}
+
+// jsonMessage is the -json shape of a message.
+type jsonMessage struct {
+	ID        string `json:"id"`
+	Event     string `json:"event"`
+	Data      any    `json:"data"`
+	Transport string `json:"transport"`
+}
+
+// jsonEvent is the -json shape of a state change.
+type jsonEvent struct {
+	State     string `json:"state"`
+	Transport string `json:"transport,omitempty"`
+	From      string `json:"from,omitempty"`
+	To        string `json:"to,omitempty"`
+	Error     string `json:"error,omitempty"`
+	RetryInMS *int64 `json:"retry_in_ms,omitempty"`
+	Time      string `json:"time"`
+}
+
+// message prints one message.
+func (p *printer) message(m client.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.json {
+		fmt.Fprintf(p.stdout, "%-9s id=%s event=%s %s\n", m.Transport, m.ID, m.Event, m.Data)
+		return
+	}
+	var data any = string(m.Data)
+	if json.Valid(m.Data) {
+		data = json.RawMessage(m.Data)
+	}
+	p.writeJSON(p.stdout, jsonMessage{ID: m.ID, Event: m.Event, Data: data, Transport: m.Transport})
+}
+
+// event prints one state change.
+func (p *printer) event(e client.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.json {
+		fmt.Fprintf(p.stderr, "%s anysub: %s\n", e.Time.Format("15:04:05.000"), e)
+		return
+	}
+	je := jsonEvent{State: e.Kind.String(), Transport: e.Transport, From: e.From, To: e.To, Time: e.Time.Format(time.RFC3339Nano)}
+	if e.Err != nil {
+		je.Error = e.Err.Error()
+	}
+	if e.Kind == client.EventDisconnected {
+		ms := e.RetryIn.Milliseconds()
+		je.RetryInMS = &ms
+	}
+	p.writeJSON(p.stderr, je)
+}
+
+// note prints a line of the command's own on stderr.
+func (p *printer) note(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	msg := fmt.Sprintf(format, args...)
+	if p.json {
+		p.writeJSON(p.stderr, map[string]string{"note": msg})
+		return
+	}
+	fmt.Fprintln(p.stderr, "subscribe:", msg)
+}
+
+// failure reports the error that ended the subscription.
+func (p *printer) failure(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		p.writeJSON(p.stderr, map[string]string{"state": "failed", "error": err.Error()})
+		return
+	}
+	fmt.Fprintln(p.stderr, "subscribe: subscription failed:", err)
+}
+
+func (p *printer) writeJSON(w io.Writer, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // a terminal or a script reads this, not a browser
+	if err := enc.Encode(v); err != nil {
+		b.Reset()
+		fmt.Fprintf(&b, "{\"error\":%q}\n", err.Error())
+	}
+	w.Write(b.Bytes())
+}
+
+// followEvents prints sub's events until the channel closes, in a goroutine
+// whose end is signalled by the returned channel.
+func (p *printer) followEvents(sub *client.Subscription) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range sub.Events() {
+			p.event(e)
+		}
+	}()
+	return done
+}
