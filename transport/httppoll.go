@@ -41,6 +41,7 @@ type pollSpec struct {
 	maxResponse int64         // <= 0 means defaultMaxResponseSize
 	timeout     time.Duration // deadline of one request, body included
 	interval    time.Duration // least pause from the end of a request to the start of the next
+	emptyGap    time.Duration // least time from the start of a request that brought nothing to the start of the next
 }
 
 // pollStream is the Stream of LongPoll and Poll. Next runs every request on
@@ -54,6 +55,7 @@ type pollStream struct {
 	maxMessage  int64
 	timeout     time.Duration
 	interval    time.Duration
+	emptyGap    time.Duration
 	client      *http.Client
 	header      http.Header
 
@@ -65,11 +67,13 @@ type pollStream struct {
 	// busy is held by Next for as long as it runs, so Close can wait for it.
 	busy sync.Mutex
 	// The fields below are guarded by busy.
-	cursor  string    // id of the last message returned that had one
-	buf     []Message // messages of the last response not yet returned
-	pending error     // failure to report once buf is empty
-	err     error     // the error that finished the stream, returned again by every Next
-	lastEnd time.Time // when the last request finished
+	cursor    string    // id of the last message returned that had one
+	buf       []Message // messages of the last response not yet returned
+	pending   error     // failure to report once buf is empty
+	err       error     // the error that finished the stream, returned again by every Next
+	lastStart time.Time // when the last request started
+	lastEnd   time.Time // when the last request finished
+	lastEmpty bool      // the last request succeeded with no message
 
 	// waitHook, when set (by tests), is called with the length of each pause
 	// between requests just before it starts.
@@ -94,6 +98,7 @@ func openPolling(ctx context.Context, req Request, spec pollSpec) (*pollStream, 
 		maxResponse: spec.maxResponse,
 		timeout:     spec.timeout,
 		interval:    spec.interval,
+		emptyGap:    spec.emptyGap,
 		client:      pollHTTPClient(req.httpClient()),
 		header:      req.Header.Clone(),
 		cursor:      req.Cursor,
@@ -169,13 +174,14 @@ func (s *pollStream) Close() error {
 	return nil
 }
 
-// pause waits until interval has passed since the end of the last request.
-// Time the caller spent consuming the buffer counts toward it.
+// pause waits until interval has passed since the end of the last request
+// and, when that request brought nothing, until emptyGap has passed since it
+// started. Time the caller spent consuming the buffer counts toward both.
 func (s *pollStream) pause(ctx context.Context) error {
-	if s.interval <= 0 {
-		return nil
-	}
 	d := s.interval - time.Since(s.lastEnd)
+	if s.lastEmpty {
+		d = max(d, s.emptyGap-time.Since(s.lastStart))
+	}
 	if d <= 0 {
 		return nil
 	}
@@ -198,7 +204,11 @@ func (s *pollStream) pause(ctx context.Context) error {
 // up to the first one over the size limit, whose failure it returns as
 // pending; err is set when the request as a whole failed.
 func (s *pollStream) fetch(ctx context.Context, op string) (msgs []Message, pending, err error) {
-	defer func() { s.lastEnd = time.Now() }()
+	s.lastStart = time.Now()
+	defer func() {
+		s.lastEnd = time.Now()
+		s.lastEmpty = err == nil && pending == nil && len(msgs) == 0
+	}()
 	rctx, cancel := context.WithTimeoutCause(ctx, s.timeout, ErrStalled)
 	defer cancel()
 	unhook := context.AfterFunc(s.life, cancel)

@@ -8,6 +8,8 @@ import (
 const (
 	// defaultHold is LongPoll.Hold when left at zero.
 	defaultHold = 30 * time.Second
+	// defaultMinEmptyInterval is LongPoll.MinEmptyInterval when left at zero.
+	defaultMinEmptyInterval = 250 * time.Millisecond
 	// defaultLongPollGrace is added to the hold time when the request's
 	// heartbeat is disabled.
 	defaultLongPollGrace = 10 * time.Second
@@ -36,6 +38,13 @@ type LongPoll struct {
 	// Request.HTTPClient applies to each request too, so it must exceed
 	// Hold. Default 30s.
 	Hold time.Duration
+
+	// MinEmptyInterval is the least time from the start of a request that
+	// came back with no message to the start of the next. A server that
+	// holds requests never notices it; one that answers at once with nothing
+	// (or a proxy that does) is then polled at most this often instead of
+	// in a tight loop. Default 250ms; negative turns it off.
+	MinEmptyInterval time.Duration
 
 	// Decoder turns a response body into messages. Default DecodeJSON.
 	Decoder Decoder
@@ -71,7 +80,12 @@ func (l *LongPoll) spec(req Request) pollSpec {
 	if req.Heartbeat.Enabled() {
 		grace = req.Heartbeat.Timeout
 	}
+	gap := l.MinEmptyInterval
+	if gap == 0 {
+		gap = defaultMinEmptyInterval
+	}
 	return pollSpec{
+		emptyGap:    gap,
 		name:        NameLongPoll,
 		rawURL:      l.URL,
 		cursorParam: l.CursorParam,

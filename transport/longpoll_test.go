@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -142,5 +143,46 @@ func TestLongPoll_spec(t *testing.T) {
 	}
 	if got := (&LongPoll{}).Name(); got != NameLongPoll {
 		t.Errorf("Name() = %q", got)
+	}
+}
+
+func TestLongPoll_Next_pacesAServerThatDoesNotHold(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		gap    time.Duration
+		paused bool
+	}{{"default", 0, true}, {"off", -1, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			var requests atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// Answers at once: empty for the first four requests
+				// (Open's included), then one message.
+				if requests.Add(1) <= 4 {
+					pollReplyJSON(`[]`)(w, r)
+					return
+				}
+				pollReplyJSON(`[{"id":9,"data":"late"}]`)(w, r)
+			}))
+			t.Cleanup(srv.Close)
+
+			st := pollMustOpen(t, &LongPoll{URL: srv.URL, Hold: 5 * time.Second, MinEmptyInterval: c.gap}, Request{})
+			var waits []time.Duration
+			st.(*pollStream).waitHook = func(d time.Duration) { waits = append(waits, d) }
+			expectPollMessages(t, st, `9||"late"`)
+			if !c.paused {
+				if len(waits) != 0 {
+					t.Fatalf("paused %v with the gap turned off", waits)
+				}
+				return
+			}
+			if len(waits) != 4 {
+				t.Fatalf("paused %d times (%v), want once after each of 4 empty answers", len(waits), waits)
+			}
+			for _, d := range waits {
+				if d <= 0 || d > defaultMinEmptyInterval {
+					t.Fatalf("pause %v outside (0, %v]", d, defaultMinEmptyInterval)
+				}
+			}
+		})
 	}
 }

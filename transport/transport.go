@@ -36,8 +36,9 @@ type Transport interface {
 
 	// Open connects and returns a stream positioned after req.Cursor. It
 	// returns once the connection is established (the WebSocket handshake has
-	// completed, the SSE response headers have arrived, or the first poll is
-	// ready to be made). A failure is returned as a *Error whose Class tells the
+	// completed, the SSE response headers have arrived, or the first poll or
+	// long-poll request has been answered, so that a missing endpoint or a
+	// refusal is known before Open returns). A failure is returned as a *Error whose Class tells the
 	// client what to do next. Cancelling ctx aborts Open and, after Open has
 	// returned, ends the stream.
 	Open(ctx context.Context, req Request) (Stream, error)
