@@ -57,9 +57,12 @@ func DecodeJSON(body []byte) ([]Message, error) {
 }
 
 // decodeFrame decodes a WebSocket frame with DecodeJSON, falling back to one
-// message without id whose Data is the whole frame.
+// message without id whose Data is the whole frame when the frame is not an
+// envelope: not JSON, an empty batch, or an object with none of id, event
+// and data (such as {"price":3} from a server that sends bare values).
 func decodeFrame(frame []byte) []Message {
-	if msgs, err := DecodeJSON(frame); err == nil && len(msgs) > 0 {
+	msgs, err := DecodeJSON(frame)
+	if err == nil && len(msgs) > 0 && !(len(msgs) == 1 && msgs[0].ID == "" && msgs[0].Event == "" && msgs[0].Data == nil) {
 		return msgs
 	}
 	return []Message{{Data: bytes.Clone(frame)}}

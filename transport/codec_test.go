@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -143,4 +144,29 @@ func FuzzDecodeJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDecodeFrame_fallsBackToTheWholeFrame(t *testing.T) {
+	for _, c := range []struct {
+		frame string
+		want  []string // id|event|data of each message
+	}{
+		{`{"id":1,"event":"e","data":{"a":1}}`, []string{`1|e|{"a":1}`}},
+		{`[{"id":"a","data":1},{"id":"b","data":2}]`, []string{`a||1`, `b||2`}},
+		{`{"data":null}`, []string{`||null`}},
+		{`{"price":3}`, []string{`||{"price":3}`}},
+		{`[]`, []string{`||[]`}},
+		{`{"messages":[]}`, []string{`||{"messages":[]}`}},
+		{`not json`, []string{`||not json`}},
+		{`{"id":{}}`, []string{`||{"id":{}}`}},
+	} {
+		msgs := decodeFrame([]byte(c.frame))
+		var got []string
+		for _, m := range msgs {
+			got = append(got, m.ID+"|"+m.Event+"|"+string(m.Data))
+		}
+		if strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("decodeFrame(%s) = %q, want %q", c.frame, got, c.want)
+		}
+	}
 }
