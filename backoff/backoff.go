@@ -30,7 +30,7 @@ type Policy interface {
 
 // Defaults for zero fields of [Exponential].
 const (
-	DefaultInitial    = 500 * time.Millisecond
+	DefaultInitial    = time.Second
 	DefaultMax        = 30 * time.Second
 	DefaultMultiplier = 2.0
 	// DefaultJitter spreads each delay over ±50%, for both policies.

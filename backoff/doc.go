@@ -7,7 +7,7 @@
 // any BackOff from that package or elsewhere plugs in too. Two policies are
 // built in:
 //
-//   - [Exponential], the default: 500ms doubling up to 30s. It is cenkalti's
+//   - [Exponential], the default: 1s doubling up to 30s. It is cenkalti's
 //     ExponentialBackOff with its 15-minute give-up switched off.
 //   - [Linear]: 1s, 2s, 3s, ... up to 30s.
 //

@@ -20,8 +20,8 @@ func ExampleExponential() {
 	b.Reset()
 	fmt.Println("after Reset:", b.NextBackOff())
 	// Output:
-	// 500ms 1s 2s 4s 8s 16s 30s 30s
-	// after Reset: 500ms
+	// 1s 2s 4s 8s 16s 30s 30s 30s
+	// after Reset: 1s
 }
 
 func ExampleLinear() {

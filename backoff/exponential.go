@@ -8,15 +8,17 @@ import (
 
 // Exponential is the default reconnect policy: delays start at Initial and
 // are multiplied by Multiplier after every attempt, up to Max, and each one
-// is then jittered. With the defaults the sequence before jitter is 500ms,
-// 1s, 2s, 4s, 8s, 16s, 30s, 30s, ... and it never ends.
+// is then jittered. With the defaults the sequence before jitter is 1s, 2s,
+// 4s, 8s, 16s, 30s, 30s, ... and it never ends. With the default ±50%
+// jitter the first delay falls anywhere in 0.5s–1.5s, so a crowd of clients
+// cut off together spreads its first attempts over a whole second.
 //
 // The zero value is ready to use. An Exponential is a plain value: copying
 // it or sharing it between goroutines is safe as long as Rand is safe for
 // concurrent use (the default source is).
 type Exponential struct {
 	// Initial is the first delay, before jitter. Zero or negative means
-	// DefaultInitial (500ms). An Initial above Max is lowered to Max.
+	// DefaultInitial (1s). An Initial above Max is lowered to Max.
 	Initial time.Duration
 
 	// Max caps a delay before jitter is applied, so a jittered delay may

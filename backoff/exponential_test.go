@@ -15,7 +15,7 @@ func TestExponential_NextBackOff_sequence(t *testing.T) {
 		{
 			name: "defaults",
 			e:    Exponential{Jitter: -1},
-			want: ms(500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000),
+			want: ms(1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000),
 		},
 		{
 			name: "custom growth capped at max",
@@ -45,12 +45,12 @@ func TestExponential_NextBackOff_sequence(t *testing.T) {
 		{
 			name: "negative durations mean defaults",
 			e:    Exponential{Initial: -time.Second, Max: -time.Second, Jitter: -1},
-			want: ms(500, 1000, 2000, 4000, 8000, 16000, 30000, 30000),
+			want: ms(1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000),
 		},
 		{
 			name: "max only",
 			e:    Exponential{Max: 3 * time.Second, Jitter: -1},
-			want: ms(500, 1000, 2000, 3000, 3000),
+			want: ms(1000, 2000, 3000, 3000, 3000),
 		},
 	}
 	for _, tt := range tests {
@@ -64,14 +64,14 @@ func TestExponential_Reset(t *testing.T) {
 	b := Exponential{Jitter: -1}.NewBackOff()
 	take(b, 8) // well into the capped part
 	b.Reset()
-	assertSeq(t, take(b, 4), ms(500, 1000, 2000, 4000))
+	assertSeq(t, take(b, 4), ms(1000, 2000, 4000, 8000))
 }
 
 // TestExponential_NextBackOff_jitterPoints pins Rand to the ends and centre
 // of its range: the delays must land on the lower bound, the plain delay, and
 // just under the upper bound.
 func TestExponential_NextBackOff_jitterPoints(t *testing.T) {
-	plain := ms(500, 1000, 2000, 4000, 8000, 16000, 30000, 30000)
+	plain := ms(1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000)
 	tests := []struct {
 		name string
 		r    float64
@@ -135,8 +135,8 @@ func TestExponential_NewBackOff_independent(t *testing.T) {
 	p := Exponential{Jitter: -1}
 	a, b := p.NewBackOff(), p.NewBackOff()
 	take(a, 5)
-	assertSeq(t, take(b, 3), ms(500, 1000, 2000))
-	assertSeq(t, take(a, 1), ms(16000))
+	assertSeq(t, take(b, 3), ms(1000, 2000, 4000))
+	assertSeq(t, take(a, 1), ms(30000))
 }
 
 func TestExponential_NewBackOff_keepsCallerValue(t *testing.T) {

@@ -30,7 +30,7 @@ type Config struct {
 	Transports []transport.Transport
 
 	// Backoff makes the delay sequence between attempts. Default:
-	// backoff.Exponential{} (500ms doubling to 30s, ±50% jitter, never giving
+	// backoff.Exponential{} (1s doubling to 30s, ±50% jitter, never giving
 	// up). A server's Retry-After or SSE retry field is a floor on the next
 	// delay. The sequence restarts after a connection has delivered a message.
 	Backoff backoff.Policy
