@@ -1,0 +1,29 @@
+// Package nodeserver runs a real Node.js server (express for HTTP, ws for
+// WebSocket; server.js in this directory) and controls it from Go, so that
+// tests can check the anysub client against a server from another ecosystem
+// rather than only against the in-process internal/testserver.
+//
+// The server keeps one message log with ids "1", "2", ... and serves it on
+// the four default wire conventions: WebSocket on PathWebSocket (one JSON
+// message object per text frame, resuming from ?since=), Server-Sent Events on
+// PathSSE (resuming from Last-Event-ID or ?since=, with keep-alive comments),
+// long polling on PathLongPoll and polling on PathPoll (JSON arrays of at most
+// 1000 messages). Publish appends to the log; the fault controls (DropAll,
+// RefuseWebSocket, SetSSEContentType, Stall) and process control (Kill,
+// Restart, Close) let a test break the server on purpose. With
+// Options.LogFile the log survives Kill and Restart, so a subscription can be
+// checked for resuming with no gap and no repeat across a server crash.
+//
+// The Go files build without Node.js. Using them needs node (version 20 or
+// later) on PATH and the pinned packages installed once:
+//
+//	npm ci --prefix internal/nodeserver
+//
+// The package's own tests carry the build tag interop:
+//
+//	go test -tags interop -race ./internal/nodeserver/
+//
+// The node process is started through /bin/sh, which first raises its
+// open-files limit to the hard limit, so one server can hold thousands of
+// connections.
+package nodeserver
