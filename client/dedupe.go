@@ -1,10 +1,13 @@
 package client
 
 // dedupe remembers the last n message ids in insertion order, in O(n)
-// memory: a ring of ids and a set over it.
+// memory: a ring of ids and a set over it. Both grow with the ids added, up
+// to n, so an idle subscription does not pay for a full window up front
+// (about 50 KiB for the default 1024 ids).
 type dedupe struct {
 	ring []string
-	next int
+	size int // the window, n
+	next int // where the next id goes once the ring is full
 	seen map[string]struct{}
 }
 
@@ -14,7 +17,7 @@ func newDedupe(n int) *dedupe {
 	if n <= 0 {
 		return &dedupe{}
 	}
-	return &dedupe{ring: make([]string, n), seen: make(map[string]struct{}, n)}
+	return &dedupe{size: n, seen: make(map[string]struct{})}
 }
 
 // contains reports whether id is in the window. The empty id never is.
@@ -31,10 +34,12 @@ func (d *dedupe) add(id string) {
 	if id == "" || d.seen == nil || d.contains(id) {
 		return
 	}
-	if old := d.ring[d.next]; old != "" {
-		delete(d.seen, old)
-	}
-	d.ring[d.next] = id
 	d.seen[id] = struct{}{}
-	d.next = (d.next + 1) % len(d.ring)
+	if len(d.ring) < d.size {
+		d.ring = append(d.ring, id)
+		return
+	}
+	delete(d.seen, d.ring[d.next])
+	d.ring[d.next] = id
+	d.next = (d.next + 1) % d.size
 }

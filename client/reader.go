@@ -67,7 +67,12 @@ func (r *reader) run() {
 	defer close(r.exited)
 	defer r.cancel()
 	for {
-		m, err := r.stream.Next(r.ctx)
+		// Next gets no cancellable ctx: every way a reader ends (stop, the
+		// subscription's or probe's ctx, which bound the stream through
+		// Open) closes the stream, which unblocks Next. A cancellable ctx
+		// would make each call register and remove a context.AfterFunc,
+		// several allocations per message.
+		m, err := r.stream.Next(context.Background())
 		if err != nil {
 			r.err = err
 			return

@@ -1,11 +1,15 @@
 package transport
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // decodeCases are the table of DecodeJSON; FuzzDecodeJSON starts from them.
@@ -168,5 +172,152 @@ func TestDecodeFrame_fallsBackToTheWholeFrame(t *testing.T) {
 		if strings.Join(got, " ") != strings.Join(c.want, " ") {
 			t.Errorf("decodeFrame(%s) = %q, want %q", c.frame, got, c.want)
 		}
+	}
+}
+
+// decodeJSONStd is DecodeJSON as first written, on encoding/json: the
+// reference that FuzzDecodeJSON_matchesEncodingJSON holds the scanner to.
+func decodeJSONStd(body []byte) ([]Message, error) {
+	type envelope struct {
+		ID    json.RawMessage `json:"id"`
+		Event string          `json:"event"`
+		Data  json.RawMessage `json:"data"`
+	}
+	from := func(list []envelope) ([]Message, error) {
+		out := make([]Message, 0, len(list))
+		for i, e := range list {
+			id := ""
+			if raw := bytes.TrimSpace(e.ID); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+				switch raw[0] {
+				case '"':
+					if err := json.Unmarshal(raw, &id); err != nil {
+						return nil, err
+					}
+				case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+					id = string(raw)
+				default:
+					return nil, fmt.Errorf("%w: message %d: bad id", ErrMalformed, i)
+				}
+			}
+			var data []byte
+			if len(e.Data) > 0 {
+				data = bytes.Clone(e.Data)
+			}
+			out = append(out, Message{ID: id, Event: e.Event, Data: data})
+		}
+		return out, nil
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || bytes.Equal(body, []byte("null")) {
+		return nil, nil
+	}
+	switch body[0] {
+	case '[':
+		var list []envelope
+		if err := json.Unmarshal(body, &list); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		return from(list)
+	case '{':
+		var obj struct {
+			envelope
+			Messages json.RawMessage `json:"messages"`
+		}
+		if err := json.Unmarshal(body, &obj); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		if obj.Messages == nil {
+			return from([]envelope{obj.envelope})
+		}
+		var list []envelope
+		if err := json.Unmarshal(obj.Messages, &list); err != nil {
+			return nil, fmt.Errorf("%w: messages: %v", ErrMalformed, err)
+		}
+		return from(list)
+	}
+	return nil, fmt.Errorf("%w: not an array or object", ErrMalformed)
+}
+
+// differentialCases add to decodeCases the corners where a hand-written
+// scanner and encoding/json are most likely to part.
+var differentialCases = []string{
+	`{"ID":1,"Event":"E","DATA":2}`,
+	`{"Messages":[{"iD":"x"}]}`,
+	"{\"me\u017f\u017fages\":[{\"id\":1}]}",                        // long s folds to S
+	`{"\u0069d":"esc","\u0065vent":"e"}`,                           // escaped names
+	`[{"id":1,"id":2,"event":"a","event":null,"data":1,"data":2}]`, // last wins, null keeps
+	`[{"event":"a\\b"},{"event":"a\b"}]`,                           // cache must not confuse escapes
+	`[null,{"id":1}]`,
+	`[{"id":"\ud800"}]`,
+	`[{"id":1,"messages":[]}]`,
+	`{"messages":[1]}`,
+	`{"messages":"x"}`,
+	`{"event":5,"messages":[]}`,
+	`[{"data":01}]`,
+	`[{"data":1.}]`,
+	`[{"data":-}]`,
+	`[{"data":1e}]`,
+	`[{"data":"\x01"}]`,
+	`[{"data":"\q"}]`,
+	`[{"data":"\u12"}]`,
+	`[{"data":tru}]`,
+	`[{"data":[1,]}]`,
+	`[{"data":{"a":1,}}]`,
+	`[{,}]`,
+	`[{"a" 1}]`,
+	`{"id":1,"data":[[[[[[]]]]]]}`,
+	"[{\"data\":\"\xe2\x82\"}]",
+	`[{"id":"a"},{"id":2},{"id":"é"}]`,
+	strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
+	`[` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `]`,
+}
+
+// FuzzDecodeJSON_matchesEncodingJSON holds DecodeJSON's scanner to the
+// encoding/json decoding it replaced: same messages, byte for byte, and an
+// error exactly when encoding/json fails.
+func FuzzDecodeJSON_matchesEncodingJSON(f *testing.F) {
+	for _, tt := range decodeCases {
+		f.Add([]byte(tt.body))
+	}
+	for _, c := range differentialCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := DecodeJSON(slices.Clone(body))
+		want, wantErr := decodeJSONStd(slices.Clone(body))
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("DecodeJSON(%q) error %v; encoding/json: %v", body, err, wantErr)
+		}
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("DecodeJSON(%q) failed with %v, not ErrMalformed", body, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeJSON(%q) = %#v\nencoding/json gives %#v", body, got, want)
+		}
+	})
+}
+
+func TestDecodeJSON_dataDoNotShareCapacity(t *testing.T) {
+	msgs, err := DecodeJSON([]byte(`[{"data":"aa"},{"data":"bb"}]`))
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("DecodeJSON = %v, %v", msgs, err)
+	}
+	_ = append(msgs[0].Data, 'X') // must not write into the next message's data
+	if string(msgs[1].Data) != `"bb"` {
+		t.Errorf("appending to one message's data changed the next one: %q", msgs[1].Data)
+	}
+}
+
+func TestEnvDecoder_frameReusesEventNames(t *testing.T) {
+	var d envDecoder
+	a := d.frame(nil, []byte(`{"id":1,"event":"tick","data":1}`))
+	b := d.frame(nil, []byte(`{"id":2,"event":"tick","data":2}`))
+	if unsafe.StringData(a[0].Event) != unsafe.StringData(b[0].Event) {
+		t.Error("the second frame's event name was allocated again")
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		_ = d.frame(a[:0], []byte(`{"id":3,"event":"tick","data":{"k":"v"}}`))
+	}); allocs > 2 {
+		t.Errorf("decoding a frame into a reused slice allocates %v times, want at most 2 (id, data)", allocs)
 	}
 }

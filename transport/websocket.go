@@ -256,18 +256,24 @@ type wsStream struct {
 	act   *wsActivity
 	limit int64
 
-	// life is the read context of every read for as long as the connection
-	// lives: coder/websocket closes a connection whose read is cancelled.
-	// Its cause says why the stream ended early (Close, a stall verdict,
-	// Next's ctx, the ctx given to Open).
-	life   context.Context
-	cancel context.CancelCauseFunc
+	// life ends with the stream; its cause says why it ended early (Close,
+	// a stall verdict, Next's ctx, the ctx given to Open). When it ends,
+	// the connection is cut, which ends a read under way. Reads themselves
+	// get a context that never ends: coder/websocket registers and removes
+	// a context.AfterFunc around every frame read with a cancellable one,
+	// several allocations per message.
+	life      context.Context
+	cancel    context.CancelCauseFunc
+	unwatch   func() bool   // stops the cut of the connection when life ends
+	watchDone chan struct{} // closed once that cut has run
 
 	closing   atomic.Bool // set first thing by Close
 	closeOnce sync.Once
 
 	// Used by Next only.
 	pending []Message      // decoded messages of the last frame not yet returned
+	batch   []Message      // backing array of pending, reused frame after frame
+	dec     envDecoder     // reused envelope decoder (it shares repeated event names)
 	buf     bytes.Buffer   // the last frame; reused, never aliased by a Message
 	body    activityReader // reused wrapper of the current frame's reader
 	err     error          // the error that finished the stream
@@ -281,6 +287,11 @@ type wsStream struct {
 func newWSStream(ctx context.Context, conn *websocket.Conn, tap *wsTap, act *wsActivity, limit int64, hb Heartbeat) *wsStream {
 	s := &wsStream{conn: conn, tap: tap, act: act, limit: limit, hb: hb}
 	s.life, s.cancel = context.WithCancelCause(ctx)
+	s.watchDone = make(chan struct{})
+	s.unwatch = context.AfterFunc(s.life, func() {
+		defer close(s.watchDone)
+		_ = conn.CloseNow()
+	})
 	s.body.act = act
 	if hb.Enabled() {
 		var hctx context.Context
@@ -316,7 +327,8 @@ func (s *wsStream) Next(ctx context.Context) (Message, error) {
 		s.finish(s.readError(err))
 		return Message{}, s.err
 	}
-	s.pending = decodeFrame(frame) // never empty
+	s.batch = s.dec.frame(s.batch[:0], frame) // never empty
+	s.pending = s.batch
 	return s.pop(), nil
 }
 
@@ -344,7 +356,10 @@ func (s *wsStream) readFrame(ctx context.Context) ([]byte, error) {
 	s.act.reading.Store(s.act.now())
 	defer s.act.reading.Store(0)
 
-	_, r, err := s.conn.Reader(s.life)
+	if s.life.Err() != nil {
+		return nil, context.Cause(s.life)
+	}
+	_, r, err := s.conn.Reader(context.Background())
 	if err != nil {
 		return nil, err
 	}
@@ -402,4 +417,7 @@ func (s *wsStream) shutdown() {
 	}
 	s.cancel(net.ErrClosed)
 	_ = s.conn.CloseNow()
+	if !s.unwatch() {
+		<-s.watchDone
+	}
 }
