@@ -1,0 +1,91 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/anysub/anysub/client"
+	"github.com/anysub/anysub/transport"
+)
+
+// BenchmarkFailover measures, per op, one fresh client (fresh connections)
+// from start to its first message:
+//
+//	Refused/sse-connect      raw baseline: GET the event stream, read the first event (go-sse)
+//	Refused/anysub-sse       anysub with SSE alone
+//	Refused/anysub-ws-to-sse anysub with WebSocket (refused with 404) then SSE
+//
+// and, for Stalled/*, the time from the last message before the server goes
+// silent (no frames, no pongs, no bytes) to the first one over the next
+// connection, with a 50 ms + 50 ms heartbeat and a 10 ms backoff.
+func BenchmarkFailover(b *testing.B) {
+	srv := newServer(b, nil)
+	first := func(b *testing.B, trs ...transport.Transport) {
+		for range b.N {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			hc := newHTTPClient()
+			cfg := anysubConfig(trs...)
+			cfg.HTTPClient = hc
+			sub, err := client.Subscribe(ctx, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := sub.Next(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			sub.Close()
+			hc.CloseIdleConnections()
+			cancel()
+			b.StartTimer()
+		}
+	}
+	b.Run("Refused/sse-connect", func(b *testing.B) {
+		for range b.N {
+			err := rawGoSSE(context.Background(), srv.URL+"/sse?n=1", 1, func(string, []byte) bool { return false })
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Refused/anysub-sse", func(b *testing.B) {
+		first(b, &transport.SSE{URL: srv.URL + "/sse?n=1"})
+	})
+	b.Run("Refused/anysub-ws-to-sse", func(b *testing.B) {
+		first(b, &transport.WebSocket{URL: srv.URL + "/ws?refuse=1"}, &transport.SSE{URL: srv.URL + "/sse?n=1"})
+	})
+	for _, c := range []struct {
+		name string
+		tr   transport.Transport
+	}{
+		{"Stalled/websocket", &transport.WebSocket{URL: srv.URL + "/ws?n=2&stall=1"}},
+		{"Stalled/sse", &transport.SSE{URL: srv.URL + "/sse?n=2&stall=1"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				cfg := anysubConfig(c.tr)
+				cfg.HTTPClient = newHTTPClient()
+				cfg.HeartbeatInterval, cfg.HeartbeatTimeout = 50*time.Millisecond, 50*time.Millisecond
+				sub, err := client.Subscribe(ctx, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := sub.Next(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				m, err := sub.Next(ctx)
+				b.StopTimer()
+				if err != nil || m.ID != "2" {
+					b.Fatalf("after the stall: %v, %v", m, err)
+				}
+				sub.Close()
+				cancel()
+				b.StartTimer()
+			}
+		})
+	}
+}
