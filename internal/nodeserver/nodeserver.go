@@ -175,7 +175,12 @@ func (s *Server) startLocked(ctx context.Context) error {
 		_ = p.kill()
 		return fmt.Errorf("nodeserver: node announced %q, want port %d", addr, s.port)
 	}
-	s.port, s.addr = port, addr
+	if s.addr == "" {
+		// Only the first start sets the address; a restart must come back
+		// on the same one, so Addr and the URLs never change and need no
+		// lock.
+		s.port, s.addr = port, addr
+	}
 	s.proc = p
 	return nil
 }
