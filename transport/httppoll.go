@@ -2,8 +2,6 @@ package transport
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -27,9 +25,6 @@ const (
 	// pollDrainLimit is how much of an unread body is drained so that its
 	// connection can be reused; a longer rest closes the connection instead.
 	pollDrainLimit = 64 << 10
-	// pollMaxRedirects is the redirect budget used when the caller's
-	// http.Client has no CheckRedirect of its own (net/http's default is 10 too).
-	pollMaxRedirects = 10
 )
 
 // pollSpec is how a polling transport configures the shared stream.
@@ -85,7 +80,7 @@ type pollStream struct {
 // with Op "open", so that the client learns at once that the endpoint is
 // missing (404) or refuses it (401).
 func openPolling(ctx context.Context, req Request, spec pollSpec) (*pollStream, error) {
-	u, err := parsePollURL(spec.rawURL)
+	u, err := parseHTTPURL(spec.rawURL)
 	if err != nil {
 		return nil, &Error{Transport: spec.name, Op: "open", Class: Permanent, Err: err}
 	}
@@ -99,7 +94,7 @@ func openPolling(ctx context.Context, req Request, spec pollSpec) (*pollStream, 
 		timeout:     spec.timeout,
 		interval:    spec.interval,
 		emptyGap:    spec.emptyGap,
-		client:      pollHTTPClient(req.httpClient()),
+		client:      withRedirectCheck(req.httpClient()),
 		header:      req.Header.Clone(),
 		cursor:      req.Cursor,
 	}
@@ -280,7 +275,7 @@ func (s *pollStream) requestError(ctx, rctx context.Context, op string, err erro
 		return s.fail(op, ctx.Err())
 	case rctx.Err() != nil && errors.Is(context.Cause(rctx), ErrStalled):
 		return s.fail(op, fmt.Errorf("%w: no complete response within %v", ErrStalled, s.timeout))
-	case errors.Is(err, ErrTooManyRedirects), pollTLSRejected(err):
+	case errors.Is(err, ErrTooManyRedirects), tlsRejected(err):
 		return &Error{Transport: s.name, Op: op, Class: Permanent, Err: err}
 	}
 	return s.fail(op, err)
@@ -293,50 +288,6 @@ func (s *pollStream) fail(op string, err error) *Error {
 
 func (s *pollStream) tooLarge(op, format string, args ...any) *Error {
 	return s.fail(op, fmt.Errorf("%w: "+format, append([]any{ErrMessageTooLarge}, args...)...))
-}
-
-// parsePollURL accepts absolute http and https URLs only.
-func parsePollURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, err
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("URL %q: scheme must be http or https", raw)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("URL %q has no host", raw)
-	}
-	return u, nil
-}
-
-// pollHTTPClient returns a shallow copy of c whose redirect check reports a
-// loop as ErrTooManyRedirects, so that it can be told from a network error.
-// A CheckRedirect the caller set is kept as it is.
-func pollHTTPClient(c *http.Client) *http.Client {
-	cp := *c
-	if cp.CheckRedirect == nil {
-		cp.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
-			if len(via) >= pollMaxRedirects {
-				return fmt.Errorf("%w: stopped after %d", ErrTooManyRedirects, len(via))
-			}
-			return nil
-		}
-	}
-	return &cp
-}
-
-// pollTLSRejected reports whether err is a failed certificate verification,
-// which retrying cannot fix.
-func pollTLSRejected(err error) bool {
-	var (
-		verify    *tls.CertificateVerificationError
-		authority x509.UnknownAuthorityError
-		hostname  x509.HostnameError
-		invalid   x509.CertificateInvalidError
-	)
-	return errors.As(err, &verify) || errors.As(err, &authority) ||
-		errors.As(err, &hostname) || errors.As(err, &invalid)
 }
 
 // pollDrainClose reads a little of what is left of body, so that a short

@@ -3,8 +3,6 @@ package transport
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +11,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,9 +25,6 @@ const (
 	// sseFieldOverhead is what an event may add to its data in field names,
 	// ids, event names and line ends before the parser gives up on it.
 	sseFieldOverhead = 64 << 10
-	// sseMaxRedirects is where a chain of redirects counts as a loop, as in
-	// net/http's default policy.
-	sseMaxRedirects = 10
 )
 
 // errSSEServerClosed ends a stream whose server closed the response. For
@@ -74,7 +68,7 @@ func (s *SSE) Name() string { return NameSSE }
 // by ClassifyStatus with their Retry-After. Headers in req.Header override
 // the default Accept and Cache-Control.
 func (s *SSE) Open(ctx context.Context, req Request) (Stream, error) {
-	u, err := sseParseURL(s.URL)
+	u, err := parseHTTPURL(s.URL)
 	if err != nil {
 		return nil, &Error{Transport: NameSSE, Op: "open", Class: Permanent, Err: err}
 	}
@@ -121,21 +115,6 @@ func (s *SSE) Open(ctx context.Context, req Request) (Stream, error) {
 	return newSSEStream(resp.Body, cancel, req), nil
 }
 
-// sseParseURL accepts absolute http and https URLs only.
-func sseParseURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, err
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("URL %q: scheme must be http or https", raw)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("URL %q has no host", raw)
-	}
-	return u, nil
-}
-
 // sseHTTPClient returns a shallow copy of c without a Timeout, which would
 // cut the streaming body, and the handshake bound to apply instead. The copy
 // reports a redirect loop as ErrTooManyRedirects unless the caller set a
@@ -150,12 +129,7 @@ func sseHTTPClient(c *http.Client, handshake time.Duration) (*http.Client, time.
 	cp := *c
 	cp.Timeout = 0
 	if cp.CheckRedirect == nil {
-		cp.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
-			if len(via) >= sseMaxRedirects {
-				return fmt.Errorf("%w: stopped after %d redirects", ErrTooManyRedirects, len(via))
-			}
-			return nil
-		}
+		cp.CheckRedirect = checkRedirects
 	}
 	return &cp, handshake
 }
@@ -197,23 +171,10 @@ func sseCheckResponse(resp *http.Response) *Error {
 // and a rejected certificate are permanent, anything else is transient.
 func sseOpenError(err error) *Error {
 	class := Transient
-	if errors.Is(err, ErrTooManyRedirects) || sseTLSRejected(err) {
+	if errors.Is(err, ErrTooManyRedirects) || tlsRejected(err) {
 		class = Permanent
 	}
 	return &Error{Transport: NameSSE, Op: "open", Class: class, Err: err}
-}
-
-// sseTLSRejected reports whether err is a failed certificate verification,
-// which retrying cannot fix.
-func sseTLSRejected(err error) bool {
-	var (
-		verify    *tls.CertificateVerificationError
-		authority x509.UnknownAuthorityError
-		hostname  x509.HostnameError
-		invalid   x509.CertificateInvalidError
-	)
-	return errors.As(err, &verify) || errors.As(err, &authority) ||
-		errors.As(err, &hostname) || errors.As(err, &invalid)
 }
 
 // sseStream reads events from one response body.

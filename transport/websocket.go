@@ -3,8 +3,6 @@ package transport
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -25,9 +23,6 @@ const (
 	// wsCloseGrace is how long Close lets the close handshake run before it
 	// cuts the connection: a stalled server never answers it.
 	wsCloseGrace = time.Second
-	// wsMaxRedirects is how many redirects the handshake follows when the
-	// caller's client has no CheckRedirect of its own.
-	wsMaxRedirects = 10
 )
 
 // WebSocket receives messages over a WebSocket connection
@@ -153,12 +148,7 @@ func wsClient(c *http.Client, tap *wsTap, handshake time.Duration) (*http.Client
 	cp := *c
 	cp.Timeout = 0
 	if cp.CheckRedirect == nil {
-		cp.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
-			if len(via) >= wsMaxRedirects {
-				return fmt.Errorf("%w: stopped after %d", ErrTooManyRedirects, len(via))
-			}
-			return nil
-		}
+		cp.CheckRedirect = checkRedirects
 	}
 	tap.next = cp.Transport
 	if tap.next == nil {
@@ -173,7 +163,7 @@ func wsClient(c *http.Client, tap *wsTap, handshake time.Duration) (*http.Client
 func wsOpenError(resp *http.Response, err error) *Error {
 	e := &Error{Transport: NameWebSocket, Op: "open", Class: Transient, Err: wsHideEOF(err)}
 	switch {
-	case errors.Is(err, ErrTooManyRedirects), wsTLSRejected(err):
+	case errors.Is(err, ErrTooManyRedirects), tlsRejected(err):
 		e.Class = Permanent
 		return e
 	case resp == nil:
@@ -201,19 +191,6 @@ func wsHideEOF(err error) error {
 		return fmt.Errorf("%s: %w", err.Error(), io.ErrUnexpectedEOF)
 	}
 	return err
-}
-
-// wsTLSRejected reports whether err is a failed certificate verification,
-// which retrying cannot fix.
-func wsTLSRejected(err error) bool {
-	var (
-		verify    *tls.CertificateVerificationError
-		authority x509.UnknownAuthorityError
-		hostname  x509.HostnameError
-		invalid   x509.CertificateInvalidError
-	)
-	return errors.As(err, &verify) || errors.As(err, &authority) ||
-		errors.As(err, &hostname) || errors.As(err, &invalid)
 }
 
 // wsTap is the RoundTripper of a handshake. It keeps the body of the 101

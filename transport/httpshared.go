@@ -1,0 +1,63 @@
+package transport
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+)
+
+// maxRedirects is where a chain of redirects counts as a loop when the
+// caller's http.Client has no CheckRedirect of its own; net/http's default
+// policy stops at 10 too, but with an error that cannot be told apart.
+const maxRedirects = 10
+
+// checkRedirects is the CheckRedirect every transport installs on its copy
+// of a client that has none: it reports a loop as ErrTooManyRedirects, a
+// permanent failure, instead of a network error that would be retried.
+func checkRedirects(_ *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("%w: stopped after %d", ErrTooManyRedirects, len(via))
+	}
+	return nil
+}
+
+// withRedirectCheck returns a shallow copy of c with checkRedirects
+// installed, unless the caller set a CheckRedirect of their own.
+func withRedirectCheck(c *http.Client) *http.Client {
+	cp := *c
+	if cp.CheckRedirect == nil {
+		cp.CheckRedirect = checkRedirects
+	}
+	return &cp
+}
+
+// parseHTTPURL accepts absolute http and https URLs only.
+func parseHTTPURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("URL %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("URL %q has no host", raw)
+	}
+	return u, nil
+}
+
+// tlsRejected reports whether err is a failed certificate verification,
+// which retrying cannot fix.
+func tlsRejected(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		authority x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &authority) ||
+		errors.As(err, &hostname) || errors.As(err, &invalid)
+}
