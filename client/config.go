@@ -17,8 +17,8 @@ const (
 	DefaultDedupeWindow      = 1024
 	DefaultDowngradeAfter    = 3
 	DefaultUpgradeInterval   = 60 * time.Second
-	DefaultBuffer            = 64
-	DefaultEventBuffer       = 64
+	DefaultBuffer            = 16
+	DefaultEventBuffer       = 16
 )
 
 // Config describes a subscription. Only Transports is required; every other
@@ -64,12 +64,12 @@ type Config struct {
 	MaxMessageSize int64
 
 	// Buffer is the capacity of the queue between the network and Next. When
-	// it is full the subscription stops reading from the network. Default 64.
+	// it is full the subscription stops reading from the network. Default 16.
 	Buffer int
 
 	// EventBuffer is the capacity of the Events channel. When it is full the
 	// oldest event is dropped (and counted in Stats.EventsDropped), so a slow
-	// reader of events never holds the subscription back. Default 64.
+	// reader of events never holds the subscription back. Default 16.
 	EventBuffer int
 
 	// HTTPClient makes every request and handshake. Default http.DefaultClient.
