@@ -64,7 +64,7 @@ const (
 	lpHold = hbInterval
 	// pollEvery is Poll.Interval: small against the budget, since a stall
 	// can only be noticed by a request made after the pause.
-	pollEvery = 20 * time.Millisecond
+	pollEvery = 5 * time.Millisecond
 	// sseKeepAlive is the node server's comment interval, well inside the
 	// SSE idle deadline so a quiet but healthy stream is never condemned.
 	sseKeepAlive = 100 * time.Millisecond
