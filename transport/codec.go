@@ -137,18 +137,8 @@ func (d *envDecoder) object() error {
 // list reads an array of envelopes (objects or nulls).
 func (d *envDecoder) list() error {
 	p := &d.p
-	p.i++ // [
-	if err := p.push(); err != nil {
-		return err
-	}
-	p.ws()
-	if p.peek() == ']' {
-		p.i++
-		p.depth--
-		return nil
-	}
-	for n := 0; ; n++ {
-		p.ws()
+	n := 0
+	return p.elements(func() error {
 		e := noSpan()
 		switch p.peek() {
 		case '{':
@@ -168,54 +158,18 @@ func (d *envDecoder) list() error {
 			return fmt.Errorf("message %d is not an object", n)
 		}
 		d.spans = append(d.spans, e)
-		p.ws()
-		switch p.peek() {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			p.depth--
-			return nil
-		default:
-			return p.fail("in a list")
-		}
-	}
+		n++
+		return nil
+	})
 }
 
 // envelope reads one object, recording the fields of a message; top allows
-// the "messages" field.
+// the "messages" field. A field of the wrong type is reported only once the
+// whole object has been read, as encoding/json does.
 func (d *envDecoder) envelope(e *envSpan, top bool) error {
 	p := &d.p
-	p.i++ // {
-	if err := p.push(); err != nil {
-		return err
-	}
 	var typeErr error
-	p.ws()
-	if p.peek() == '}' {
-		p.i++
-		p.depth--
-		return nil
-	}
-	for {
-		p.ws()
-		if p.peek() != '"' {
-			return p.fail("where a field name belongs")
-		}
-		ks, ke, plain, err := p.str()
-		if err != nil {
-			return err
-		}
-		p.ws()
-		if p.peek() != ':' {
-			return p.fail("after a field name")
-		}
-		p.i++
-		p.ws()
-		vs, ve, err := p.value()
-		if err != nil {
-			return err
-		}
+	err := p.members(func(ks, ke int, plain bool, vs, ve int) error {
 		switch fieldOf(p.b[ks:ke], plain) {
 		case "ID":
 			e.id = [2]int{vs, ve}
@@ -234,18 +188,12 @@ func (d *envDecoder) envelope(e *envSpan, top bool) error {
 				typeErr = errors.New("event is not a string")
 			}
 		}
-		p.ws()
-		switch p.peek() {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			p.depth--
-			return typeErr
-		default:
-			return p.fail("in an object")
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	return typeErr
 }
 
 // eventName returns the string of the JSON string raw, reusing the last

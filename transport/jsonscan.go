@@ -160,8 +160,24 @@ func (p *jsonParser) value() (start, end int, err error) {
 	return start, p.i, err
 }
 
+// object checks the object at p.i.
 func (p *jsonParser) object() error {
-	p.i++
+	return p.members(func(_, _ int, _ bool, _, _ int) error { return nil })
+}
+
+// array checks the array at p.i.
+func (p *jsonParser) array() error {
+	return p.elements(func() error {
+		_, _, err := p.value()
+		return err
+	})
+}
+
+// members reads the object at p.i, checking its syntax, and calls member
+// with the offsets of each key's contents (plain as str reports it) and of
+// its value. An error from member stops the reading and is returned.
+func (p *jsonParser) members(member func(ks, ke int, plain bool, vs, ve int) error) error {
+	p.i++ // {
 	if err := p.push(); err != nil {
 		return err
 	}
@@ -176,7 +192,8 @@ func (p *jsonParser) object() error {
 		if p.peek() != '"' {
 			return p.fail("where a field name belongs")
 		}
-		if _, _, _, err := p.str(); err != nil {
+		ks, ke, plain, err := p.str()
+		if err != nil {
 			return err
 		}
 		p.ws()
@@ -185,7 +202,11 @@ func (p *jsonParser) object() error {
 		}
 		p.i++
 		p.ws()
-		if _, _, err := p.value(); err != nil {
+		vs, ve, err := p.value()
+		if err != nil {
+			return err
+		}
+		if err := member(ks, ke, plain, vs, ve); err != nil {
 			return err
 		}
 		p.ws()
@@ -202,8 +223,11 @@ func (p *jsonParser) object() error {
 	}
 }
 
-func (p *jsonParser) array() error {
-	p.i++
+// elements reads the array at p.i and calls elem with p at the start of
+// each element; elem must read the element. An error from elem stops the
+// reading and is returned.
+func (p *jsonParser) elements(elem func() error) error {
+	p.i++ // [
 	if err := p.push(); err != nil {
 		return err
 	}
@@ -215,7 +239,7 @@ func (p *jsonParser) array() error {
 	}
 	for {
 		p.ws()
-		if _, _, err := p.value(); err != nil {
+		if err := elem(); err != nil {
 			return err
 		}
 		p.ws()
