@@ -10,22 +10,28 @@
 //
 // # How the pieces fit
 //
-// A subscription owns one supervisor goroutine, which holds all connection
+// A subscription has one driver: the goroutine that holds all connection
 // state (the current rung of the ladder, consecutive failures, the backoff
-// sequence, which transports answered "unsupported"), and one reader
-// goroutine per open stream. A reader pulls messages from its stream, drops
-// duplicates, and puts the rest in a bounded queue; [Subscription.Next]
-// takes them out. When the queue is full the reader stops reading, so the
-// server and the socket's buffers hold the rest (back-pressure); nothing is
-// dropped.
+// sequence, which transports answered "unsupported"), reads the stream in
+// use itself, drops duplicates, and puts the rest in a bounded queue;
+// [Subscription.Next] takes them out. When the stream ends the driver
+// reconnects, backs off or moves down the ladder. When the queue is full the
+// driver stops reading, so the server and the socket's buffers hold the rest
+// (back-pressure); nothing is dropped. A stream that can push its messages
+// ([transport.Pusher]) is consumed that way, which saves the goroutine that
+// pulling from a push-style parser would need.
 //
-// On a lower rung the supervisor starts an upgrade probe every
-// UpgradeInterval: a second stream on a better transport, opened from the
-// current cursor, whose reader is held back until the stream proves live
-// (it delivers a message, or stays healthy for two heartbeat periods). Then
-// the old stream is closed and waited for, and the new reader is released:
+// On a lower rung the driver schedules an upgrade probe every
+// UpgradeInterval, on a timer's goroutine: a second stream on a better
+// transport, opened from the current cursor, whose messages are held back
+// until it proves live (it delivers a message, or stays healthy for two
+// heartbeat periods). It then takes over: the driver's stream is closed, its
+// goroutine lets go, and the probe's goroutine carries on as the driver:
 // make before break. The probe starts from the cursor at probe time, so the
-// messages both streams carry are dropped by the dedupe window.
+// messages both streams carry are dropped by the dedupe window. If the
+// driver's stream ends first, the probe is abandoned and waited for before
+// the driver reconnects. An idle subscription thus costs one goroutine of its
+// own, plus whatever its transport needs.
 //
 // Only one reader at a time may put messages in the queue, and it commits a
 // message's id to the cursor and the dedupe window only once the message is in

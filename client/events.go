@@ -84,8 +84,9 @@ func (e Event) String() string {
 }
 
 // emit records e in the stats, logs it and offers it to the Events channel,
-// dropping the oldest queued event when the channel is full. Only the
-// supervisor goroutine calls emit, so the channel has a single sender.
+// dropping the oldest queued event when the channel is full. The driver and
+// a probe round may both call it; every call returns after a bounded number
+// of tries, since each failed send first makes room.
 func (s *Subscription) emit(e Event) {
 	e.Time = time.Now()
 	level := slog.LevelInfo

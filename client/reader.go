@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,95 +10,139 @@ import (
 	"github.com/anysub/anysub/transport"
 )
 
-// reader pulls messages from one stream into the subscription's queue. It is
-// started by the supervisor (or by an upgrade probe on the supervisor's
-// behalf), runs in its own goroutine, and exits when its stream ends or it is
-// stopped; stop waits for that exit.
+// errNotChosen ends a probe's stream that did not take over: the stream it
+// was to replace ended first, or the subscription is ending.
+var errNotChosen = errors.New("probe not chosen")
+
+// reader is one open stream and the bookkeeping of whoever reads it. It owns
+// no goroutine: the driver reads its own stream in its own goroutine, and a
+// probe reads its stream in the probe's goroutine (which becomes the driver
+// if the probe takes over).
 //
-// A reader holds back its messages until its gate opens: a probe's reader
-// opens only at cut-over, after the previous reader has exited, so at most
-// one reader ever puts messages in the queue.
+// A reader that is not yet driving holds its first message back and claims
+// the subscription first (supervisor.takeOver): at most one reader ever puts
+// messages in the queue.
 type reader struct {
-	sub    *Subscription
+	sv     *supervisor
 	stream transport.Stream
 	name   string
 	rung   int
 
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx       context.Context // ends a wait on the full queue; bounds the stream
+	cancel    context.CancelFunc
+	stopWatch func() bool // stops the closing of stream when ctx ends
 
-	gate      chan struct{} // closed when the reader may enqueue
-	gateOnce  sync.Once
-	first     chan struct{} // closed when the first message has arrived
-	firstOnce sync.Once
-	exited    chan struct{} // closed when the goroutine has returned
-	err       error         // why the stream ended; read after exited
+	driving bool // read and written only by the goroutine running pump
+
+	claimOnce sync.Once // settles, once, whether a probe's reader takes over
+	claimErr  error     // nil when it did; read after claimOnce
+
+	// superseded is set, under sv.mu, when a probe has taken over from this
+	// reader; exited is closed by the goroutine that read it once that
+	// goroutine no longer touches the supervisor's state.
+	superseded bool
+	exited     chan struct{}
+
+	// window, for a probe's reader, claims the subscription after the proof
+	// window if no message has done so; windowDone is closed when its
+	// callback has returned.
+	window     *time.Timer
+	windowDone chan struct{}
 
 	received atomic.Uint64 // messages taken off the stream, duplicates included
 }
 
-// startReader starts a reader goroutine over stream, owned by s.
-func (s *Subscription) startReader(stream transport.Stream, name string, rung int, open bool) *reader {
-	ctx, cancel := context.WithCancel(s.ctx)
-	r := &reader{
-		sub: s, stream: stream, name: name, rung: rung,
-		ctx: ctx, cancel: cancel,
-		gate: make(chan struct{}), first: make(chan struct{}), exited: make(chan struct{}),
+// newReader wraps stream, opened under ctx (cancel ends it). A reader made
+// by the driver for its own stream drives from the start. The stream is
+// closed when ctx ends, whether or not its transport watches ctx itself, so
+// that a pending Next always returns when the subscription ends.
+func (sv *supervisor) newReader(stream transport.Stream, ctx context.Context, cancel context.CancelFunc, rung int, driving bool) *reader {
+	return &reader{
+		sv: sv, stream: stream, name: sv.s.cfg.Transports[rung].Name(), rung: rung,
+		ctx: ctx, cancel: cancel, driving: driving, exited: make(chan struct{}),
+		stopWatch: context.AfterFunc(ctx, func() { _ = stream.Close() }),
 	}
-	if open {
-		r.open()
-	}
-	s.wg.Add(1)
-	go r.run()
-	return r
 }
 
-// open lets the reader put messages in the queue.
-func (r *reader) open() { r.gateOnce.Do(func() { close(r.gate) }) }
-
-// stop ends the reader and its stream and waits for the goroutine to exit.
-func (r *reader) stop() {
-	r.cancel()
-	_ = r.stream.Close()
-	<-r.exited
-}
-
-func (r *reader) run() {
-	defer r.sub.wg.Done()
-	defer close(r.exited)
-	defer r.cancel()
+// pump reads the stream and puts its messages in the queue until the stream
+// ends, the reader is stopped, or (for a probe) it was not chosen, and
+// returns why. A stream that can push its messages is consumed that way,
+// which spares the goroutine a pull would need.
+func (r *reader) pump() error {
+	if p, ok := r.stream.(transport.Pusher); ok {
+		var stopped error
+		err := p.Push(func(m transport.Message) bool {
+			stopped = r.accept(m)
+			return stopped == nil
+		})
+		if stopped != nil {
+			return stopped
+		}
+		return err
+	}
 	for {
 		// Next gets no cancellable ctx: every way a reader ends (stop, the
-		// subscription's or probe's ctx, which bound the stream through
-		// Open) closes the stream, which unblocks Next. A cancellable ctx
-		// would make each call register and remove a context.AfterFunc,
-		// several allocations per message.
+		// subscription's ctx, a cut-over) closes the stream, which unblocks
+		// Next. A cancellable ctx would make each call register and remove a
+		// context.AfterFunc, several allocations per message.
 		m, err := r.stream.Next(context.Background())
 		if err != nil {
-			r.err = err
-			return
+			return err
 		}
-		r.firstOnce.Do(func() { close(r.first) })
-		r.received.Add(1)
-		r.sub.stats.bytes.Add(uint64(len(m.Data)))
-		select {
-		case <-r.gate:
-		case <-r.ctx.Done():
-			r.err = r.ctx.Err()
-			return
-		}
-		msg := Message{ID: m.ID, Event: m.Event, Data: m.Data, Transport: r.name, Received: time.Now()}
-		if err := r.sub.enqueue(r.ctx, msg); err != nil {
-			r.err = err
-			return
+		if err := r.accept(m); err != nil {
+			return err
 		}
 	}
+}
+
+// accept takes one message off the stream: a probe's reader first claims the
+// subscription, then the message goes to the queue unless it is a duplicate.
+func (r *reader) accept(m transport.Message) error {
+	r.received.Add(1)
+	s := r.sv.s
+	s.stats.bytes.Add(uint64(len(m.Data)))
+	if !r.driving {
+		if err := r.claim(); err != nil {
+			return err
+		}
+		r.driving = true
+	}
+	msg := Message{ID: m.ID, Event: m.Event, Data: m.Data, Transport: r.name, Received: time.Now()}
+	return s.enqueue(r.ctx, msg)
+}
+
+// claim asks, once, for r to take over the subscription; later calls return
+// the first answer. A concurrent call waits for that answer.
+func (r *reader) claim() error {
+	r.claimOnce.Do(func() { r.claimErr = r.sv.takeOver(r) })
+	return r.claimErr
+}
+
+// settle closes the question of whether r takes over: if nothing has claimed
+// yet, nothing may any more. It waits for a proof-window callback under way
+// and reports whether r did take over. Only the goroutine running pump calls
+// it, and calling it again is harmless.
+func (r *reader) settle() bool {
+	r.claimOnce.Do(func() { r.claimErr = errNotChosen })
+	if r.window != nil && !r.window.Stop() {
+		<-r.windowDone
+	}
+	r.window = nil
+	return r.claimErr == nil
+}
+
+// close ends the stream and releases its context. It returns once the
+// stream is closed, whichever goroutine closed it.
+func (r *reader) close() {
+	r.stopWatch()
+	r.cancel()
+	_ = r.stream.Close()
 }
 
 // enqueue puts m in the queue unless its id is in the dedupe window. The id
 // is committed to the window and the cursor only after m is in the queue, so
 // a reader stopped while blocked on a full queue leaves no trace of m and
-// the next stream resumes from before it. Only the single open reader calls
+// the next stream resumes from before it. Only the driving reader calls
 // enqueue, so the check and the commit cannot interleave with another's.
 func (s *Subscription) enqueue(ctx context.Context, m Message) error {
 	s.gate.Lock()

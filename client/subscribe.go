@@ -36,7 +36,7 @@ type Subscription struct {
 	ctx    context.Context // lifetime of the subscription
 	cancel context.CancelFunc
 
-	queue  chan Message // bounded: the reader blocks when it is full
+	queue  chan Message // bounded: the driver blocks when it is full
 	events chan Event   // bounded: the oldest event is dropped when full
 
 	gate   sync.Mutex // guards cursor and seen
@@ -45,8 +45,8 @@ type Subscription struct {
 
 	stats counters
 
-	wg       sync.WaitGroup // the supervisor and every reader and probe
-	finished chan struct{}  // closed when the supervisor has exited and final is set
+	wg       sync.WaitGroup // the driver (whichever goroutine holds the role)
+	finished chan struct{}  // closed when the last driver has exited and final is set
 	final    error          // why the subscription ended; read after finished
 	closed   atomic.Bool
 	closeMu  sync.Once
@@ -79,8 +79,9 @@ func Subscribe(ctx context.Context, cfg Config) (*Subscription, error) {
 		s.seen.add(c.Cursor)
 	}
 	s.stats.setState(StateConnecting, c.Transports[0].Name())
+	sv := &supervisor{s: s, ladder: newLadder(len(c.Transports), c.DowngradeAfter), bo: c.Backoff.NewBackOff()}
 	s.wg.Add(1)
-	go s.supervise()
+	go sv.drive(nil, nil)
 	return s, nil
 }
 

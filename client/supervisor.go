@@ -1,28 +1,55 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/anysub/anysub/backoff"
 	"github.com/anysub/anysub/transport"
 )
 
-// supervisor holds the connection state of one subscription. Only the
-// supervisor goroutine touches it.
+// errSuperseded tells a driver that a probe has taken its role: it must
+// return without touching the subscription again.
+var errSuperseded = errors.New("superseded by an upgrade")
+
+// supervisor holds the connection state of one subscription. Its fields
+// below mu belong to the driver: the one goroutine that, at any time, reads
+// the stream in use and reconnects when it ends. The role passes to a probe's
+// goroutine when the probe takes over, after the previous driver has let go
+// (see takeOver).
 type supervisor struct {
 	s        *Subscription
 	ladder   ladder
 	bo       backoff.BackOff
 	attempts int // Open calls so far, for the Reconnects counter
+
+	mu       sync.Mutex
+	active   *reader     // the reader being driven
+	probeOK  bool        // a probe may take over active now
+	upTimer  *time.Timer // the next probe round, when one is scheduled
+	attempt  context.CancelFunc
+	probes   sync.WaitGroup // scheduled and running probe rounds
+	lastRung int            // the rung probes must beat
 }
 
-// supervise runs the subscription until it ends, then records why, waits for
-// every other goroutine and closes the Events channel.
-func (s *Subscription) supervise() {
-	sv := &supervisor{s: s, ladder: newLadder(len(s.cfg.Transports), s.cfg.DowngradeAfter), bo: s.cfg.Backoff.NewBackOff()}
-	err := sv.run()
+// drive runs the subscription, starting with cur when it is not nil (a probe
+// that has just taken over), until it ends or a probe takes over. The driver
+// that sees the end records why, waits for every other goroutine and closes
+// the Events channel.
+func (sv *supervisor) drive(cur *reader, curErr error) {
+	err := sv.run(cur, curErr)
+	if errors.Is(err, errSuperseded) {
+		return // the role, and its place in s.wg, passed to the probe
+	}
+	sv.finish(err)
+}
+
+// finish records why the subscription ended and releases everything.
+func (sv *supervisor) finish(err error) {
+	s := sv.s
 	switch {
 	case s.closed.Load():
 		err = ErrClosed
@@ -40,33 +67,39 @@ func (s *Subscription) supervise() {
 	s.final = err
 	s.cancel()
 	s.wg.Done()
-	s.wg.Wait() // readers and probes were all stopped by run; this is the join point
+	s.wg.Wait()
 	close(s.events)
 	close(s.finished)
 }
 
 // run connects, serves and reconnects until the subscription ends, and
-// returns why: io.EOF, a permanent error, or the context's error.
-func (sv *supervisor) run() error {
+// returns why: io.EOF, a permanent error, the context's error, or
+// errSuperseded. When cur is not nil it is served first; it is already
+// being read (a probe's reader that took over), and curErr is how its
+// stream ended.
+func (sv *supervisor) run(cur *reader, curErr error) error {
 	s := sv.s
 	for {
-		if err := s.ctx.Err(); err != nil {
-			return err
-		}
-		rung := sv.ladder.current
-		tr := s.cfg.Transports[rung]
-		if sv.attempts > 0 {
-			s.stats.reconnects.Add(1)
-		}
-		sv.attempts++
-		s.stats.setState(StateConnecting, tr.Name())
-		s.emit(Event{Kind: EventConnecting, Transport: tr.Name()})
-		stream, err := tr.Open(s.ctx, s.request())
+		var err error
 		delivered := false
-		if err == nil {
-			s.stats.setState(StateConnected, tr.Name())
-			s.emit(Event{Kind: EventConnected, Transport: tr.Name()})
-			delivered, err = sv.serve(stream, rung)
+		if cur != nil {
+			delivered, err = sv.release(cur, curErr)
+			if errors.Is(err, errSuperseded) {
+				return err
+			}
+			cur = nil
+		} else {
+			if err := s.ctx.Err(); err != nil {
+				return err
+			}
+			var r *reader
+			r, err = sv.connect()
+			if err == nil {
+				delivered, err = sv.serve(r)
+				if errors.Is(err, errSuperseded) {
+					return err
+				}
+			}
 		}
 		if delivered {
 			sv.ladder.delivered()
@@ -76,6 +109,66 @@ func (sv *supervisor) run() error {
 			return final
 		}
 	}
+}
+
+// connect opens the transport of the current rung.
+func (sv *supervisor) connect() (*reader, error) {
+	s := sv.s
+	rung := sv.ladder.current
+	tr := s.cfg.Transports[rung]
+	if sv.attempts > 0 {
+		s.stats.reconnects.Add(1)
+	}
+	sv.attempts++
+	s.stats.setState(StateConnecting, tr.Name())
+	s.emit(Event{Kind: EventConnecting, Transport: tr.Name()})
+	ctx, cancel := context.WithCancel(s.ctx)
+	stream, err := tr.Open(ctx, s.request())
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.stats.setState(StateConnected, tr.Name())
+	s.emit(Event{Kind: EventConnected, Transport: tr.Name()})
+	return sv.newReader(stream, ctx, cancel, rung, true), nil
+}
+
+// serve reads r, the driver's own stream, until it ends, with upgrade probes
+// scheduled while r is below the best rung.
+func (sv *supervisor) serve(r *reader) (delivered bool, err error) {
+	sv.mu.Lock()
+	sv.active = r
+	sv.probeOK = true
+	sv.scheduleProbe()
+	sv.mu.Unlock()
+	return sv.release(r, r.pump())
+}
+
+// release ends the driver's time on r, whose reading has stopped with err.
+// If a probe has taken over meanwhile, it lets go and returns
+// errSuperseded. Otherwise it stops probing, waits for any probe round to
+// finish, closes r and reports whether r delivered.
+func (sv *supervisor) release(r *reader, err error) (bool, error) {
+	sv.mu.Lock()
+	if r.superseded {
+		sv.mu.Unlock()
+		close(r.exited)
+		return false, errSuperseded
+	}
+	sv.probeOK = false
+	if sv.attempt != nil {
+		sv.attempt() // a probe's stream under way ends now
+	}
+	t := sv.upTimer
+	sv.upTimer = nil
+	sv.mu.Unlock()
+	if t != nil && t.Stop() {
+		sv.probes.Done()
+	}
+	sv.probes.Wait()
+	r.settle()
+	r.close()
+	return r.received.Load() > 0, err
 }
 
 // recover decides what follows the failure err of the current transport:
@@ -122,56 +215,4 @@ func (sv *supervisor) wait(d time.Duration) error {
 	case <-sv.s.ctx.Done():
 		return sv.s.ctx.Err()
 	}
-}
-
-// serve runs stream on rung until it ends, starting upgrade probes when rung
-// is not the best and cutting over to a probe that proves live. It returns
-// whether the stream in use at the end delivered any message, and the error
-// that ended it.
-func (sv *supervisor) serve(stream transport.Stream, rung int) (delivered bool, err error) {
-	s := sv.s
-	r := s.startReader(stream, s.cfg.Transports[rung].Name(), rung, true)
-	up := newUpgrader(sv)
-	defer up.stop()
-	for {
-		select {
-		case <-r.exited:
-			_ = r.stream.Close()
-			return r.received.Load() > 0, r.err
-		case <-up.timer():
-			up.start(r.rung)
-		case res := <-up.results():
-			if res.reader == nil {
-				for _, pe := range res.errs {
-					s.emit(Event{Kind: EventProbeFailed, Transport: pe.transport, Err: pe.err})
-				}
-				up.rearm()
-				continue
-			}
-			r = sv.cutOver(r, res.reader)
-			up.rearm()
-		case <-s.ctx.Done():
-			r.stop()
-			return r.received.Load() > 0, s.ctx.Err()
-		}
-	}
-}
-
-// cutOver replaces the open reader old with the probe's reader next: old is
-// stopped and waited for before next may enqueue, so the two never
-// interleave.
-func (sv *supervisor) cutOver(old, next *reader) *reader {
-	s := sv.s
-	old.stop()
-	if old.received.Load() > 0 {
-		sv.bo.Reset()
-	}
-	from, to := s.cfg.Transports[old.rung].Name(), next.name
-	sv.ladder.upgraded(next.rung)
-	s.stats.upgrades.Add(1)
-	s.stats.setState(StateConnected, to)
-	s.emit(Event{Kind: EventUpgraded, From: from, To: to})
-	s.emit(Event{Kind: EventConnected, Transport: to})
-	next.open()
-	return next
 }

@@ -5,128 +5,121 @@ import (
 	"time"
 )
 
-// upgrader runs background probes of the transports above the current one.
-// It belongs to one call of supervisor.serve: at most one probe goroutine
-// runs at a time, and stop ends it and any stream it opened.
-type upgrader struct {
-	sv     *supervisor
-	t      *time.Timer
-	cancel context.CancelFunc
-	done   chan probeResult // buffered 1; the probe goroutine's only output
-}
+// Upgrade probes run on a timer's goroutine, one round at a time, while the
+// driver serves a stream below the best rung. A round tries each better rung,
+// best first, from the cursor as it is then. A stream that proves live (it
+// delivers a message, or stays healthy for the proof window) takes over: the
+// driver's stream is closed and its goroutine waited for, and the round's
+// goroutine carries on as the driver. A round that finds nothing reports the
+// failures and schedules the next.
 
-// probeResult is the outcome of one probe round: the reader of the first
-// transport that proved live (held at its gate), or the errors of each
-// transport tried.
-type probeResult struct {
-	reader *reader
-	errs   []probeError
-}
-
+// probeError is why one transport failed a probe.
 type probeError struct {
 	transport string
 	err       error
 }
 
-func newUpgrader(sv *supervisor) *upgrader {
-	u := &upgrader{sv: sv}
-	u.rearm()
-	return u
-}
-
-// timer fires when the next probe is due; nil when no probe is scheduled.
-func (u *upgrader) timer() <-chan time.Time {
-	if u.t == nil || u.done != nil {
-		return nil
-	}
-	return u.t.C
-}
-
-// results delivers the outcome of the running probe; nil when none runs.
-func (u *upgrader) results() <-chan probeResult { return u.done }
-
-// rearm schedules the next probe when the subscription is below its best
-// transport and probing is on.
-func (u *upgrader) rearm() {
-	u.done, u.cancel = nil, nil
-	cfg := &u.sv.s.cfg
-	if u.sv.ladder.current == 0 || cfg.UpgradeInterval < 0 {
-		u.t = nil
+// scheduleProbe arms the next probe round when the active reader is below
+// the best rung and probing is on. It runs with mu held.
+func (sv *supervisor) scheduleProbe() {
+	interval := sv.s.cfg.UpgradeInterval
+	if !sv.probeOK || sv.active.rung == 0 || interval < 0 {
 		return
 	}
-	if u.t == nil {
-		u.t = time.NewTimer(cfg.UpgradeInterval)
-		return
-	}
-	u.t.Reset(cfg.UpgradeInterval)
+	current := sv.active.rung
+	sv.probes.Add(1)
+	sv.upTimer = time.AfterFunc(interval, func() { sv.probeRound(current) })
 }
 
-// start launches a probe of every rung better than current, best first.
-func (u *upgrader) start(current int) {
-	s := u.sv.s
-	ctx, cancel := context.WithCancel(s.ctx)
-	u.cancel = cancel
-	u.done = make(chan probeResult, 1)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		u.done <- s.probe(ctx, current)
-	}()
-}
-
-// stop ends a running probe, closing whatever stream it opened, and stops
-// the timer.
-func (u *upgrader) stop() {
-	if u.t != nil {
-		u.t.Stop()
-	}
-	if u.done == nil {
-		return
-	}
-	u.cancel()
-	if res := <-u.done; res.reader != nil {
-		res.reader.stop()
-	}
-	u.done = nil
-}
-
-// probe tries each rung above current, best first, from the cursor as it is
-// now, and returns the first whose stream proves live: it delivers a message
-// or stays healthy for the proof window. The winning reader is returned
-// running but held at its gate.
-func (s *Subscription) probe(ctx context.Context, current int) probeResult {
-	var res probeResult
+// probeRound tries every rung above current. It runs on its timer's
+// goroutine, counted in probes until it ends or takes over.
+func (sv *supervisor) probeRound(current int) {
+	s := sv.s
+	var errs []probeError
 	for rung := range current {
-		tr := s.cfg.Transports[rung]
-		stream, err := tr.Open(ctx, s.request())
-		if err != nil {
-			res.errs = append(res.errs, probeError{tr.Name(), err})
-			if ctx.Err() != nil {
-				return res
+		r, err := sv.probeOpen(rung)
+		if r == nil {
+			if err == nil {
+				break // the driver's stream ended: the round is over
 			}
+			errs = append(errs, probeError{s.cfg.Transports[rung].Name(), err})
 			continue
 		}
-		r := s.startReader(stream, tr.Name(), rung, false)
-		proof := time.NewTimer(s.cfg.proofWindow())
-		select {
-		case <-r.first:
-		case <-proof.C:
-		case <-r.exited:
-		case <-ctx.Done():
+		r.windowDone = make(chan struct{})
+		r.window = time.AfterFunc(s.cfg.proofWindow(), func() {
+			defer close(r.windowDone)
+			_ = r.claim()
+		})
+		err = r.pump()
+		if r.settle() {
+			sv.drive(r, err) // this goroutine is the driver now
+			return
 		}
-		proof.Stop()
-		select {
-		case <-r.exited:
-			_ = stream.Close()
-			res.errs = append(res.errs, probeError{tr.Name(), r.err})
-			continue
-		default:
-		}
-		if ctx.Err() != nil {
-			r.stop()
-			return res
-		}
-		return probeResult{reader: r}
+		r.close()
+		errs = append(errs, probeError{r.name, err})
 	}
-	return res
+	sv.mu.Lock()
+	if sv.probeOK {
+		for _, pe := range errs {
+			s.emit(Event{Kind: EventProbeFailed, Transport: pe.transport, Err: pe.err})
+		}
+		sv.scheduleProbe()
+	}
+	sv.mu.Unlock()
+	sv.probes.Done()
+}
+
+// probeOpen opens a probe stream on rung. It returns a nil reader and a nil
+// error when probing has stopped.
+func (sv *supervisor) probeOpen(rung int) (*reader, error) {
+	s := sv.s
+	sv.mu.Lock()
+	if !sv.probeOK {
+		sv.mu.Unlock()
+		return nil, nil
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	sv.attempt = cancel
+	sv.mu.Unlock()
+	stream, err := s.cfg.Transports[rung].Open(ctx, s.request())
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return sv.newReader(stream, ctx, cancel, rung, false), nil
+}
+
+// takeOver makes the probe reader r the active one, if the driver's stream
+// is still being served: it closes that stream, waits until its goroutine
+// has let go of the driver's state, and records the upgrade. It returns
+// errNotChosen when probing has stopped.
+func (sv *supervisor) takeOver(r *reader) error {
+	s := sv.s
+	sv.mu.Lock()
+	if !sv.probeOK {
+		sv.mu.Unlock()
+		return errNotChosen
+	}
+	old := sv.active
+	old.superseded = true
+	sv.active, sv.probeOK, sv.attempt, sv.upTimer = r, false, nil, nil
+	sv.mu.Unlock()
+	old.close()
+	<-old.exited
+
+	// From here on the driver's state belongs to r's goroutine.
+	if old.received.Load() > 0 {
+		sv.bo.Reset()
+	}
+	sv.ladder.upgraded(r.rung)
+	s.stats.upgrades.Add(1)
+	s.stats.setState(StateConnected, r.name)
+	s.emit(Event{Kind: EventUpgraded, From: old.name, To: r.name})
+	s.emit(Event{Kind: EventConnected, Transport: r.name})
+	sv.probes.Done() // the round's goroutine is no longer a probe
+	sv.mu.Lock()
+	sv.probeOK = true
+	sv.scheduleProbe()
+	sv.mu.Unlock()
+	return nil
 }
