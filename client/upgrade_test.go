@@ -139,9 +139,9 @@ func TestUpgrade_probeAbandonedWhenStreamInUseEnds(t *testing.T) {
 			Transports:        []transport.Transport{a, b},
 			UpgradeInterval:   10 * time.Second,
 			HeartbeatInterval: time.Second, HeartbeatTimeout: time.Second,
-			Backoff:           noJitterLinear(),
-			DowngradeAfter:    100,
-			EventBuffer:       64,
+			Backoff:        noJitterLinear(),
+			DowngradeAfter: 100,
+			EventBuffer:    64,
 		})
 		defer sub.Close()
 		synctest.Wait()
