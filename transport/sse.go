@@ -1,22 +1,13 @@
 package transport
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"iter"
-	"math"
 	"mime"
-	"net"
 	"net/http"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	sse "github.com/tmaxmax/go-sse"
 )
 
 const (
@@ -45,6 +36,9 @@ var errSSEServerClosed = errors.New("server closed the event stream")
 // the stream. An event whose raw form exceeds MaxMessageSize plus 64 KiB of
 // field overhead ends the stream with ErrMessageTooLarge, as does one whose
 // data exceeds MaxMessageSize.
+//
+// Its streams implement Pusher: read through Push, a stream saves the
+// goroutine that Next needs to pull from go-sse's push-style parser.
 type SSE struct {
 	// URL is the http or https address of the event stream. Required.
 	URL string
@@ -175,130 +169,4 @@ func sseOpenError(err error) *Error {
 		class = Permanent
 	}
 	return &Error{Transport: NameSSE, Op: "open", Class: class, Err: err}
-}
-
-// sseStream reads events from one response body.
-//
-// The parser runs as an iter.Pull2 iterator whose next and stop must never
-// run at the same time: Next holds mu while it pulls, and Close first cancels
-// the request (which makes a pending pull return) and then takes mu to stop
-// the iterator.
-type sseStream struct {
-	mu     sync.Mutex
-	body   io.ReadCloser
-	cancel context.CancelFunc
-	tap    *sseTap
-	next   func() (sse.Event, error, bool)
-	stop   func()
-	max    int64
-	lastID string // the LastEventID of the previous event
-	err    error  // set once Next has failed; the stream is then finished
-
-	closed    atomic.Bool
-	closeOnce sync.Once
-}
-
-func newSSEStream(body io.ReadCloser, cancel context.CancelFunc, req Request) *sseStream {
-	s := &sseStream{body: body, cancel: cancel, max: req.maxMessageSize()}
-	s.tap = newSSETap(body, req.Heartbeat, cancel)
-	limit := math.MaxInt
-	if s.max < int64(math.MaxInt-sseFieldOverhead) {
-		limit = int(s.max) + sseFieldOverhead
-	}
-	events := sse.Read(s.tap, &sse.ReadConfig{MaxEventSize: limit})
-	s.next, s.stop = iter.Pull2(iter.Seq2[sse.Event, error](events))
-	return s
-}
-
-// Next returns the next event. Go-sse dispatches an event at a blank line
-// when it had a data, event or id field; a block with only a retry field or
-// comments is not an event. A Message's ID is the event's LastEventID when it
-// changed since the previous event of this stream (or is the first id seen),
-// and empty otherwise, so an event without an id field never inherits one.
-//
-// Cancelling ctx ends the stream, as it must abort the pending read.
-func (s *sseStream) Next(ctx context.Context) (Message, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return Message{}, s.err
-	}
-	if s.closed.Load() || ctx.Err() != nil {
-		return Message{}, s.finish(ctx, nil)
-	}
-	stopWatch := sseCancelOnDone(ctx, s.cancel)
-	ev, err, ok := s.next()
-	stopWatch()
-	if err != nil || !ok {
-		return Message{}, s.finish(ctx, err)
-	}
-	if int64(len(ev.Data)) > s.max {
-		return Message{}, s.fail(fmt.Errorf("%w: event data of %d bytes, limit %d",
-			ErrMessageTooLarge, len(ev.Data), s.max))
-	}
-	msg := Message{Event: ev.Type, Data: []byte(ev.Data)}
-	if ev.LastEventID != s.lastID {
-		msg.ID, s.lastID = ev.LastEventID, ev.LastEventID
-	}
-	return msg, nil
-}
-
-// finish records why the stream ended; err is the parser's error, nil when
-// the body ended cleanly or no pull was made.
-func (s *sseStream) finish(ctx context.Context, err error) error {
-	switch {
-	case s.closed.Load():
-		err = fmt.Errorf("stream closed: %w", net.ErrClosed)
-	case s.tap.stalled.Load():
-		err = fmt.Errorf("%w: no bytes for %v", ErrStalled, s.tap.idle)
-	case ctx.Err() != nil:
-		err = ctx.Err()
-	case errors.Is(err, bufio.ErrTooLong):
-		err = fmt.Errorf("%w: event longer than %d bytes with its fields",
-			ErrMessageTooLarge, s.max+sseFieldOverhead)
-	case err == nil:
-		err = errSSEServerClosed
-	}
-	return s.fail(err)
-}
-
-// fail ends the stream with a transient error carrying the last retry hint.
-// It runs with mu held, so it may stop the iterator.
-func (s *sseStream) fail(err error) error {
-	e := &Error{Transport: NameSSE, Op: "read", Class: Transient, Err: err}
-	e.RetryAfter, _ = s.tap.retry.latest()
-	s.err = e
-	s.cancel()
-	s.stop()
-	return e
-}
-
-// Close cancels the request, waits for a pending Next to return, stops the
-// parser and closes the body. It is idempotent and always returns nil.
-func (s *sseStream) Close() error {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		s.cancel()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.stop()
-		s.tap.halt()
-		s.body.Close()
-	})
-	return nil
-}
-
-// sseCancelOnDone calls cancel when ctx ends, until the returned function is
-// called; that function returns only once cancel is no longer running.
-func sseCancelOnDone(ctx context.Context, cancel func()) (stop func()) {
-	if ctx.Done() == nil {
-		return func() {}
-	}
-	done := make(chan struct{})
-	stopAfter := context.AfterFunc(ctx, func() { cancel(); close(done) })
-	return func() {
-		if !stopAfter() {
-			<-done
-		}
-	}
 }
