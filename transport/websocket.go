@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -83,7 +82,7 @@ func (w *WebSocket) Open(ctx context.Context, req Request) (Stream, error) {
 	if err != nil {
 		return nil, &Error{Transport: NameWebSocket, Op: "open", Class: Permanent, Err: err}
 	}
-	act := newWSActivity()
+	act := newWSActivity(req.Heartbeat.Enabled())
 	tap := new(wsTap)
 	client, handshake := wsClient(req.httpClient(), tap, w.HandshakeTimeout)
 	opts := &websocket.DialOptions{
@@ -226,7 +225,8 @@ func (t *wsTap) cut() {
 }
 
 // wsStream is the Stream of WebSocket. Next reads frames on the caller's
-// goroutine; the only goroutine the stream starts is the heartbeat's.
+// goroutine; the stream starts no goroutine of its own (the heartbeat's timer
+// callback runs only while it has work).
 type wsStream struct {
 	conn  *websocket.Conn
 	tap   *wsTap
@@ -248,17 +248,14 @@ type wsStream struct {
 	closeOnce sync.Once
 
 	// Used by Next only.
-	pending []Message      // decoded messages of the last frame not yet returned
-	batch   []Message      // backing array of pending, reused frame after frame
-	dec     envDecoder     // reused envelope decoder (it shares repeated event names)
-	buf     bytes.Buffer   // the last frame; reused, never aliased by a Message
-	body    activityReader // reused wrapper of the current frame's reader
-	err     error          // the error that finished the stream
+	pending []Message  // decoded messages of the last frame not yet returned
+	batch   []Message  // backing array of pending, reused frame after frame
+	dec     envDecoder // reused envelope decoder (it shares repeated event names)
+	buf     []byte     // the last frame; reused, never aliased by a Message
+	err     error      // the error that finished the stream
 
-	// Heartbeat goroutine, nil hbDone when disabled.
-	hb       Heartbeat
-	hbCancel context.CancelFunc
-	hbDone   chan struct{}
+	hb   Heartbeat
+	beat *wsHeartbeat // nil when the heartbeat is off
 }
 
 func newWSStream(ctx context.Context, conn *websocket.Conn, tap *wsTap, act *wsActivity, limit int64, hb Heartbeat) *wsStream {
@@ -269,12 +266,8 @@ func newWSStream(ctx context.Context, conn *websocket.Conn, tap *wsTap, act *wsA
 		defer close(s.watchDone)
 		_ = conn.CloseNow()
 	})
-	s.body.act = act
 	if hb.Enabled() {
-		var hctx context.Context
-		hctx, s.hbCancel = context.WithCancel(s.life)
-		s.hbDone = make(chan struct{})
-		go s.heartbeat(hctx)
+		s.beat = startWSHeartbeat(s)
 	}
 	return s
 }
@@ -316,11 +309,15 @@ func (s *wsStream) pop() Message {
 	return m
 }
 
-// finish records err as the end of the stream and stops the heartbeat.
+// finish records err as the end of the stream and stops the heartbeat; a
+// ping under way ends at once, its ctx being part of the stream's life.
 func (s *wsStream) finish(err *Error) {
 	s.err = err
 	s.pending = nil
 	s.cancel(err)
+	if s.beat != nil {
+		s.beat.stop()
+	}
 }
 
 // readFrame reads one data frame into s.buf, marking the time spent inside
@@ -330,8 +327,8 @@ func (s *wsStream) readFrame(ctx context.Context) ([]byte, error) {
 		stop := context.AfterFunc(ctx, func() { s.cancel(ctx.Err()) })
 		defer stop()
 	}
-	s.act.reading.Store(s.act.now())
-	defer s.act.reading.Store(0)
+	s.act.beginRead()
+	defer s.act.endRead()
 
 	if s.life.Err() != nil {
 		return nil, context.Cause(s.life)
@@ -341,11 +338,52 @@ func (s *wsStream) readFrame(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	s.act.inbound()
-	s.buf.Reset()
-	s.body.r = r
-	_, err = s.buf.ReadFrom(&s.body)
-	s.body.r = nil
-	return s.buf.Bytes(), err
+	return s.readBody(r)
+}
+
+// wsMinBuffer is the first size of the frame buffer, which then doubles as
+// frames need.
+const wsMinBuffer = 512
+
+// readBody reads the frame body r into s.buf. Every read but the first
+// (which mostly comes with the header, already recorded) counts as activity
+// for the heartbeat: a large frame arriving slowly is not silence.
+//
+// The buffer never grows past limit+1 bytes: by then coder/websocket has
+// failed the read with ErrMessageTooBig, so an oversized frame is not read
+// in whole.
+func (s *wsStream) readBody(r io.Reader) ([]byte, error) {
+	buf := s.buf[:0]
+	for first := true; ; first = false {
+		if len(buf) == cap(buf) {
+			buf = growFrame(buf, s.limit)
+			s.buf = buf // kept for the next frames
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if n > 0 && !first {
+			s.act.inbound()
+		}
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return nil, err
+		}
+	}
+}
+
+// growFrame returns buf with room for more, doubling its capacity but not
+// past limit+1. At that size it returns buf unchanged: the next read of the
+// body then fails (the limit is reached) instead of reading nothing.
+func growFrame(buf []byte, limit int64) []byte {
+	size := min(max(2*int64(cap(buf)), wsMinBuffer), limit+1)
+	if size <= int64(cap(buf)) {
+		return buf
+	}
+	grown := make([]byte, len(buf), size)
+	copy(grown, buf)
+	return grown
 }
 
 // readError classifies the error that ended a read.
@@ -379,9 +417,8 @@ func (s *wsStream) Close() error {
 
 func (s *wsStream) shutdown() {
 	s.closing.Store(true)
-	if s.hbDone != nil {
-		s.hbCancel()
-		<-s.hbDone
+	if s.beat != nil {
+		s.beat.stop()
 	}
 	cut := make(chan struct{})
 	grace := time.AfterFunc(wsCloseGrace, func() {

@@ -4,47 +4,105 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// heartbeat pings the peer after Interval without inbound frames and cuts
+// wsHeartbeat pings the peer after Interval without inbound frames and cuts
 // the connection when a pong that the reader was in a position to see did
-// not come within Timeout. It exits when ctx ends (Close, or the stream
-// finished) or after its verdict.
-func (s *wsStream) heartbeat(ctx context.Context) {
-	defer close(s.hbDone)
-	t := time.NewTimer(s.hb.Interval)
-	defer t.Stop()
-	var lastPing int64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if wait := s.untilPing(lastPing); wait > 0 {
-			t.Reset(wait)
-			continue
-		}
-		lastPing = s.act.now()
-		switch s.ping(ctx, lastPing) {
-		case pingDead:
-			s.stall()
-			return
-		case pingGone:
-			return
-		}
-		t.Reset(s.hb.Interval)
+// not come within Timeout.
+//
+// It is driven by a timer rather than a goroutine of its own, so an idle
+// stream costs a timer and no stack: the timer's callback runs only to look
+// at the clock and, when the connection has been quiet for Interval, to send
+// a ping and wait for its pong. Only a callback arms the timer again, as its
+// last step, so rounds never overlap.
+type wsHeartbeat struct {
+	s        *wsStream
+	ctx      context.Context // ends with the stream or on stop; bounds each ping
+	cancel   context.CancelFunc
+	lastPing int64 // when the last ping was sent; used by the callback only
+
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool           // the timer is not to be armed again
+	pending sync.WaitGroup // one count per callback armed or under way
+}
+
+// startWSHeartbeat arms the first ping Interval from now.
+func startWSHeartbeat(s *wsStream) *wsHeartbeat {
+	h := &wsHeartbeat{s: s}
+	h.ctx, h.cancel = context.WithCancel(s.life)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pending.Add(1)
+	h.timer = time.AfterFunc(s.hb.Interval, h.fire)
+	return h
+}
+
+// fire is the timer's callback: one round of the heartbeat.
+func (h *wsHeartbeat) fire() {
+	defer h.pending.Done()
+	h.mu.Lock() // also orders this round after the previous one
+	stopped := h.stopped
+	h.mu.Unlock()
+	if stopped || h.ctx.Err() != nil {
+		return
 	}
+	if next, again := h.round(); again {
+		h.arm(next)
+	}
+}
+
+// round pings when the connection has been quiet for Interval and says
+// when the next round is due; again is false once there is nothing left to
+// watch (a verdict, or the stream is over).
+func (h *wsHeartbeat) round() (next time.Duration, again bool) {
+	if wait := h.untilPing(); wait > 0 {
+		return wait, true
+	}
+	m := h.s.act.mark()
+	h.lastPing = m.at
+	switch h.ping(m) {
+	case pingDead:
+		h.s.stall()
+		return 0, false
+	case pingGone:
+		return 0, false
+	}
+	return h.s.hb.Interval, true
+}
+
+// arm schedules the next round after d, unless stop has begun.
+func (h *wsHeartbeat) arm(d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.stopped {
+		h.pending.Add(1)
+		h.timer.Reset(d)
+	}
+}
+
+// stop disarms the heartbeat, cuts short a ping under way and returns once
+// no callback is under way; none starts afterwards. It may be called more
+// than once, and concurrently.
+func (h *wsHeartbeat) stop() {
+	h.mu.Lock()
+	h.stopped = true
+	if h.timer.Stop() {
+		h.pending.Done() // the armed callback will never run
+	}
+	h.mu.Unlock()
+	h.cancel()
+	h.pending.Wait()
 }
 
 // untilPing is how long to wait before the next ping: Interval after the
 // later of the last inbound frame and the last ping.
-func (s *wsStream) untilPing(lastPing int64) time.Duration {
-	since := max(s.act.last.Load(), lastPing)
-	return time.Duration(since + int64(s.hb.Interval) - s.act.now())
+func (h *wsHeartbeat) untilPing() time.Duration {
+	since := max(h.s.act.last.Load(), h.lastPing)
+	return time.Duration(since + int64(h.s.hb.Interval) - h.s.act.now())
 }
 
 type pingResult int
@@ -56,20 +114,20 @@ const (
 	pingGone                           // the connection or the heartbeat is over
 )
 
-// ping sends one ping, sent being the time just before it, and judges the
-// outcome. coder/websocket only notices a pong while some goroutine is
+// ping sends one ping, m being the reader's state just before it, and judges
+// the outcome. coder/websocket only notices a pong while some goroutine is
 // reading, and under back-pressure nobody is: a missing pong is then no
 // evidence against the peer.
-func (s *wsStream) ping(ctx context.Context, sent int64) pingResult {
-	pctx, cancel := context.WithTimeout(ctx, s.hb.Timeout)
+func (h *wsHeartbeat) ping(m wsMark) pingResult {
+	ctx, cancel := context.WithTimeout(h.ctx, h.s.hb.Timeout)
 	defer cancel()
-	err := s.conn.Ping(pctx)
+	err := h.s.conn.Ping(ctx)
 	switch {
 	case err == nil:
 		return pingOK
-	case ctx.Err() != nil, !errors.Is(err, context.DeadlineExceeded):
+	case h.ctx.Err() != nil, !errors.Is(err, context.DeadlineExceeded):
 		return pingGone
-	case s.act.readerStuckSince(sent):
+	case h.s.act.stuckSince(m):
 		return pingDead
 	}
 	return pingInconclusive
@@ -82,16 +140,24 @@ func (s *wsStream) stall() {
 	_ = s.conn.CloseNow()
 }
 
-// wsActivity is what the heartbeat needs to know about the reader. Times are
-// monotonic nanoseconds since epoch, plus one so that zero means "never".
+// wsActivity is what the heartbeat needs to know about the reader. It costs
+// the read path two atomic additions per frame, plus one clock reading when
+// the heartbeat is on (timed); without it nothing reads the clock.
 type wsActivity struct {
-	epoch   time.Time
-	reading atomic.Int64 // when the current read began; 0 when none is under way
-	last    atomic.Int64 // when a frame or frame bytes last arrived
+	timed bool
+	epoch time.Time
+	// reads is odd while a read is under way: it goes up by one as a read
+	// begins and by one as it ends, so an unchanged odd value means the
+	// same read is still waiting.
+	reads atomic.Uint64
+	// last is when a frame or frame bytes last arrived, in monotonic
+	// nanoseconds since epoch plus one (so that zero means never). Only
+	// kept when timed.
+	last atomic.Int64
 }
 
-func newWSActivity() *wsActivity {
-	a := &wsActivity{epoch: time.Now()}
+func newWSActivity(timed bool) *wsActivity {
+	a := &wsActivity{timed: timed, epoch: time.Now()}
 	a.inbound()
 	return a
 }
@@ -99,28 +165,34 @@ func newWSActivity() *wsActivity {
 func (a *wsActivity) now() int64 { return int64(time.Since(a.epoch)) + 1 }
 
 // inbound records that the peer just sent something.
-func (a *wsActivity) inbound() { a.last.Store(a.now()) }
-
-// readerStuckSince reports whether a read began at or before t, is still
-// under way, and nothing arrived since t: the reader would have seen a pong
-// sent in answer to a ping sent at t.
-func (a *wsActivity) readerStuckSince(t int64) bool {
-	r := a.reading.Load()
-	return r != 0 && r <= t && a.last.Load() < t
-}
-
-// activityReader passes a message body through, recording every chunk as
-// inbound activity, so that a large frame arriving slowly is not taken for
-// silence.
-type activityReader struct {
-	r   io.Reader
-	act *wsActivity
-}
-
-func (a *activityReader) Read(p []byte) (int, error) {
-	n, err := a.r.Read(p)
-	if n > 0 {
-		a.act.inbound()
+func (a *wsActivity) inbound() {
+	if a.timed {
+		a.last.Store(a.now())
 	}
-	return n, err
+}
+
+// beginRead and endRead bracket every read of the connection.
+func (a *wsActivity) beginRead() { a.reads.Add(1) }
+func (a *wsActivity) endRead()   { a.reads.Add(1) }
+
+// reading reports whether a read is under way.
+func (a *wsActivity) reading() bool { return a.reads.Load()%2 == 1 }
+
+// wsMark is the reader's state at one moment: the time, and which read (if
+// any) was under way.
+type wsMark struct {
+	at    int64
+	reads uint64
+}
+
+func (a *wsActivity) mark() wsMark {
+	r := a.reads.Load() // before the clock: a read it names began before at
+	return wsMark{at: a.now(), reads: r}
+}
+
+// stuckSince reports whether the read under way at m is still the one under
+// way now, and nothing arrived since m: that reader would have seen a pong
+// sent in answer to a ping sent at m.
+func (a *wsActivity) stuckSince(m wsMark) bool {
+	return m.reads%2 == 1 && a.reads.Load() == m.reads && a.last.Load() < m.at
 }

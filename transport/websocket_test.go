@@ -377,6 +377,56 @@ func TestWebSocket_Next_messageSizeLimit(t *testing.T) {
 	}
 }
 
+func TestWebSocket_Next_frameBuffer(t *testing.T) {
+	// The frame buffer grows in steps and is reused; it never grows past
+	// the limit plus one byte, however large the frame on the wire.
+	const limit = 5000
+	tests := []struct {
+		name string
+		size int // of the first frame; a small one follows
+	}{
+		{name: "empty", size: 0},
+		{name: "one read", size: 100},
+		{name: "several reads", size: 3000},
+		{name: "exactly the limit", size: limit},
+		{name: "one byte over", size: limit + 1},
+		{name: "far over", size: 64 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first := strings.Repeat("f", tt.size)
+			u := newWSServer(t, nil, func(ctx context.Context, c *websocket.Conn, _ *http.Request) {
+				if tt.size > limit {
+					// The client may hang up before the frame is all out.
+					_ = c.Write(ctx, websocket.MessageBinary, []byte(first))
+				} else {
+					wsWrite(t, ctx, c, websocket.MessageBinary, first, "after")
+				}
+				wsDrain(ctx, c)
+			})
+			s := wsOpen(t, &WebSocket{URL: u}, Request{MaxMessageSize: limit})
+			ctx := wsTestCtx(t)
+			m, err := s.Next(ctx)
+			if tt.size > limit {
+				wsErr(t, err, "read", Transient)
+				if !errors.Is(err, ErrMessageTooLarge) {
+					t.Fatalf("%v does not wrap ErrMessageTooLarge", err)
+				}
+				if c := cap(s.buf); c > limit+1 {
+					t.Errorf("frame buffer grew to %d bytes for a limit of %d", c, limit)
+				}
+				return
+			}
+			if err != nil || string(m.Data) != first {
+				t.Fatalf("first Next = %d bytes, %v; want %d", len(m.Data), err, tt.size)
+			}
+			if m, err := s.Next(ctx); err != nil || string(m.Data) != "after" {
+				t.Fatalf("second Next = %q, %v", m.Data, err)
+			}
+		})
+	}
+}
+
 func TestWebSocket_Next_defaultSizeLimit(t *testing.T) {
 	// coder/websocket's own default is 32 KiB; the stream must lift it to
 	// DefaultMaxMessageSize.
@@ -417,14 +467,16 @@ func TestWebSocket_Open_ctxEndsStream(t *testing.T) {
 		_, err := s.Next(wsTestCtx(t))
 		done <- err
 	}()
-	wsWaitFor(t, "Next to block in a read", func() bool { return ws.act.reading.Load() != 0 })
+	wsWaitFor(t, "Next to block in a read", ws.act.reading)
 	cancel()
 	err = <-done
 	wsErr(t, err, "read", Transient)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("%v does not wrap context.Canceled", err)
 	}
-	<-ws.hbDone // the heartbeat ends with the stream, before Close
+	if !wsHeartbeatStopped(ws.beat) {
+		t.Error("the heartbeat outlived the stream")
+	}
 }
 
 func TestWebSocket_Close(t *testing.T) {
@@ -457,7 +509,7 @@ func TestWebSocket_Close(t *testing.T) {
 					_, err := s.Next(wsTestCtx(t))
 					done <- err
 				}()
-				wsWaitFor(t, "Next to block in a read", func() bool { return s.act.reading.Load() != 0 })
+				wsWaitFor(t, "Next to block in a read", s.act.reading)
 			}
 
 			start := time.Now()
