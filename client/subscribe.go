@@ -36,7 +36,7 @@ type Subscription struct {
 	ctx    context.Context // lifetime of the subscription
 	cancel context.CancelFunc
 
-	queue  chan Message // bounded: the driver blocks when it is full
+	queue  chan Message // bounded: the driver blocks when it is full; closed at the end
 	events chan Event   // bounded: the oldest event is dropped when full
 
 	gate   sync.Mutex // guards cursor and seen
@@ -96,30 +96,31 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	if s.closed.Load() {
 		return Message{}, ErrClosed
 	}
-	select {
-	case m := <-s.queue:
-		s.stats.delivered(m)
-		return m, nil
-	default:
+	var m Message
+	var ok bool
+	if ctx.Done() == nil {
+		m, ok = <-s.queue // nothing to watch but the queue: the cheapest wait
+	} else {
+		select {
+		case m, ok = <-s.queue: // a queued message wins over an ended ctx
+		default:
+			select {
+			case m, ok = <-s.queue:
+			case <-ctx.Done():
+				return Message{}, ctx.Err()
+			}
+		}
 	}
-	select {
-	case m := <-s.queue:
-		s.stats.delivered(m)
-		return m, nil
-	case <-ctx.Done():
-		return Message{}, ctx.Err()
-	case <-s.finished:
+	if !ok {
+		// The queue is closed once the last driver has gone and final is
+		// set; everything queued before that has been delivered.
 		if s.closed.Load() {
 			return Message{}, ErrClosed
 		}
-		select {
-		case m := <-s.queue:
-			s.stats.delivered(m)
-			return m, nil
-		default:
-			return Message{}, s.final
-		}
+		return Message{}, s.final
 	}
+	s.stats.delivered(m)
+	return m, nil
 }
 
 // Messages returns an iterator over the messages, for use with range. It

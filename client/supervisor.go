@@ -68,6 +68,7 @@ func (sv *supervisor) finish(err error) {
 	s.cancel()
 	s.wg.Done()
 	s.wg.Wait()
+	close(s.queue) // every sender has gone; Next reports final once it is empty
 	close(s.events)
 	close(s.finished)
 }
