@@ -205,13 +205,39 @@ type wsTap struct {
 
 // RoundTrip implements http.RoundTripper.
 func (t *wsTap) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(r)
+	resp, err := t.next.RoundTrip(t.poolable(r))
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		t.mu.Lock()
 		t.conn = resp.Body
 		t.mu.Unlock()
 	}
 	return resp, err
+}
+
+// poolable returns r, or, for a handshake over plain http through a
+// keep-alive *http.Transport, a copy whose Connection header is keyed in
+// lower case. net/http files a request whose Connection header asks for a
+// WebSocket upgrade under a pool key of its own (HTTP/1 only, so that TLS
+// never negotiates HTTP/2 for it): the connection of a refused handshake
+// goes back to the idle pool under that key, where the plain GET of the next
+// transport (SSE, long poll) never looks, and a second TCP connection is
+// dialled. Field names are case-insensitive, so the server sees the same
+// header; net/http no longer recognises the upgrade, which over plain http
+// changes nothing but the pool key. Over https the key is what keeps HTTP/2
+// away from the handshake, so it stays.
+func (t *wsTap) poolable(r *http.Request) *http.Request {
+	ht, ok := t.next.(*http.Transport)
+	if r.URL.Scheme != "http" || !ok || ht.DisableKeepAlives {
+		return r
+	}
+	v, ok := r.Header["Connection"]
+	if !ok {
+		return r
+	}
+	r = r.Clone(r.Context())
+	delete(r.Header, "Connection")
+	r.Header["connection"] = v
+	return r
 }
 
 // cut closes the upgraded connection, if there is one.

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -574,5 +575,65 @@ func TestWebSocket_clientTimeoutDoesNotCutStream(t *testing.T) {
 	}
 	if client.Timeout != timeout {
 		t.Errorf("the caller's client was changed: Timeout %v", client.Timeout)
+	}
+}
+
+// TestWebSocket_Open_refusedConnectionReused checks that the connection of a
+// refused handshake serves the plain GET that follows (the next transport of
+// the ladder) over plain http, and that the server still sees an upgrade
+// request. Over https, and without keep-alives, a second connection is dialled.
+func TestWebSocket_Open_refusedConnectionReused(t *testing.T) {
+	tests := []struct {
+		name      string
+		tls       bool
+		noKeep    bool
+		wantConns int64
+	}{
+		{name: "http", wantConns: 1},
+		{name: "http without keep-alives", noKeep: true, wantConns: 2},
+		{name: "https", tls: true, wantConns: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var conns atomic.Int64
+			upgrade := make(chan bool, 1)
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/ws" {
+					upgrade <- strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Connection"), ",")), "upgrade") &&
+						strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+				}
+				http.NotFound(w, r)
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			if tt.tls {
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			t.Cleanup(srv.Close)
+			hc := srv.Client()
+			hc.Transport.(*http.Transport).DisableKeepAlives = tt.noKeep
+			t.Cleanup(hc.CloseIdleConnections)
+
+			_, err := (&WebSocket{URL: srv.URL + "/ws"}).Open(wsTestCtx(t), Request{HTTPClient: hc})
+			wsErr(t, err, "open", Unsupported)
+			if !<-upgrade {
+				t.Error("the server did not see Connection: Upgrade and Upgrade: websocket")
+			}
+			req, _ := http.NewRequestWithContext(wsTestCtx(t), http.MethodGet, srv.URL+"/next", nil)
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if got := conns.Load(); got != tt.wantConns {
+				t.Errorf("%d connections for the refused handshake and the GET, want %d", got, tt.wantConns)
+			}
+		})
 	}
 }
