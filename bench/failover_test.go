@@ -2,11 +2,15 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/anysub/anysub/client"
 	"github.com/anysub/anysub/transport"
+	"github.com/coder/websocket"
+	gosse "github.com/tmaxmax/go-sse"
 )
 
 // BenchmarkFailover measures, per op, one fresh client (fresh connections)
@@ -14,6 +18,8 @@ import (
 //
 //	Refused/sse-connect      raw baseline: GET the event stream, read the first event (go-sse)
 //	Refused/anysub-sse       anysub with SSE alone
+//	Refused/raw-ws-to-sse    the same fallback written by hand: coder/websocket Dial (refused),
+//	                         then a GET with the same http.Client, read with go-sse
 //	Refused/anysub-ws-to-sse anysub with WebSocket (refused with 404) then SSE
 //
 // and, for Stalled/*, the time from the last message before the server goes
@@ -57,6 +63,13 @@ func BenchmarkFailover(b *testing.B) {
 			}
 		}
 	})
+	b.Run("Refused/raw-ws-to-sse", func(b *testing.B) {
+		for range b.N {
+			if err := rawWSThenSSE(srv.URL); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("Refused/anysub-sse", func(b *testing.B) {
 		first(b, &transport.SSE{URL: srv.URL + "/sse?n=1"})
 	})
@@ -96,4 +109,30 @@ func BenchmarkFailover(b *testing.B) {
 			}
 		})
 	}
+}
+
+// rawWSThenSSE is a hand-written fallback: a coder/websocket handshake that
+// the server refuses, then the event stream over the same http.Client (which
+// dials again: net/http pools the handshake's connection under an
+// upgrade-only key), to the first event.
+func rawWSThenSSE(base string) error {
+	ctx := context.Background()
+	hc := newHTTPClient()
+	defer hc.CloseIdleConnections()
+	c, _, err := websocket.Dial(ctx, wsURL(base)+"/ws?refuse=1", &websocket.DialOptions{HTTPClient: hc})
+	if err == nil {
+		c.CloseNow()
+		return errors.New("the handshake was not refused")
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/sse?n=1", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	for _, err := range gosse.Read(resp.Body, nil) {
+		return err
+	}
+	return errors.New("no event")
 }

@@ -200,6 +200,9 @@ func targets(groups map[string][]*row) {
 	c, ok2 := get("Failover/Refused", "sse-connect", "ns/op")
 	if ok1 && ok2 {
 		fmt.Printf("| 5. WS refused → first SSE message < 1.5× one SSE connect | anysub-ws-to-sse | %.0f vs %.0f µs = %.2f× | %s |\n", f/1e3, c/1e3, f/c, verdict(f/c < 1.5))
+		if r, ok := get("Failover/Refused", "raw-ws-to-sse", "ns/op"); ok {
+			fmt.Printf("| (5. the same fallback by hand: coder Dial refused, then go-sse) | raw-ws-to-sse | %.0f vs %.0f µs = %.2f× | (context) |\n", r/1e3, c/1e3, r/c)
+		}
 	}
 	for _, n := range []string{"websocket", "sse"} {
 		if v, ok := get("Failover/Stalled", n, "ns/op"); ok {
