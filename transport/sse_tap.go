@@ -18,8 +18,8 @@ import (
 // back-pressure) never counts, and any byte at all, a comment line included,
 // counts as life.
 //
-// Read is called only by the parser, which runs inside the stream's Next, so
-// it never runs concurrently with itself or with the stream's Close.
+// Read is called only by the parser, which runs inside the stream's Next or
+// Push, so it never runs concurrently with itself or with the stream's Close.
 type sseTap struct {
 	body  io.Reader
 	idle  time.Duration // Interval+Timeout; zero disables liveness
