@@ -106,6 +106,8 @@ func anysubClient(mk func(string) transport.Transport) func(context.Context, str
 	}
 }
 
+// anysubStream reads a transport's stream alone, the way the client does:
+// through Push when the stream offers it, otherwise through Next.
 func anysubStream(mk func(string) transport.Transport) func(context.Context, string, int, func(string, []byte) bool) error {
 	return func(ctx context.Context, url string, n int, fn func(string, []byte) bool) error {
 		hc := newHTTPClient()
@@ -115,6 +117,18 @@ func anysubStream(mk func(string) transport.Transport) func(context.Context, str
 			return err
 		}
 		defer s.Close()
+		if p, ok := s.(transport.Pusher); ok {
+			i, done := 0, false
+			err := p.Push(func(m transport.Message) bool {
+				i++
+				done = !fn(m.ID, m.Data) || i == n
+				return !done
+			})
+			if done {
+				return nil
+			}
+			return err
+		}
 		for range n {
 			m, err := s.Next(context.Background())
 			if err != nil {
