@@ -59,7 +59,7 @@ func (sv *supervisor) probeRound(current int) {
 		errs = append(errs, probeError{r.name, err})
 	}
 	sv.mu.Lock()
-	if sv.probeOK {
+	if sv.probeOK && s.ctx.Err() == nil { // a round cut short by the end is no failure
 		for _, pe := range errs {
 			s.emit(Event{Kind: EventProbeFailed, Transport: pe.transport, Err: pe.err})
 		}
