@@ -26,13 +26,12 @@ type supervisor struct {
 	bo       backoff.BackOff
 	attempts int // Open calls so far, for the Reconnects counter
 
-	mu       sync.Mutex
-	active   *reader     // the reader being driven
-	probeOK  bool        // a probe may take over active now
-	upTimer  *time.Timer // the next probe round, when one is scheduled
-	attempt  context.CancelFunc
-	probes   sync.WaitGroup // scheduled and running probe rounds
-	lastRung int            // the rung probes must beat
+	mu      sync.Mutex
+	active  *reader     // the reader being driven
+	probeOK bool        // a probe may take over active now
+	upTimer *time.Timer // the next probe round, when one is scheduled
+	attempt context.CancelFunc // ends the probe stream being opened or proved
+	probes  sync.WaitGroup     // scheduled and running probe rounds
 }
 
 // drive runs the subscription, starting with cur when it is not nil (a probe
