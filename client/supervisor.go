@@ -27,9 +27,9 @@ type supervisor struct {
 	attempts int // Open calls so far, for the Reconnects counter
 
 	mu      sync.Mutex
-	active  *reader     // the reader being driven
-	probeOK bool        // a probe may take over active now
-	upTimer *time.Timer // the next probe round, when one is scheduled
+	active  *reader            // the reader being driven
+	probeOK bool               // a probe may take over active now
+	upTimer *time.Timer        // the next probe round, when one is scheduled
 	attempt context.CancelFunc // ends the probe stream being opened or proved
 	probes  sync.WaitGroup     // scheduled and running probe rounds
 }
