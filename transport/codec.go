@@ -6,10 +6,17 @@ import (
 	"fmt"
 )
 
-// Decoder turns one poll or long-poll response body into messages. It returns
-// an error for a body it cannot read; the transport wraps it as a transient
-// *Error with ErrMalformed. The returned messages must not alias body, which
-// the transport may reuse.
+// Decoder turns one unit of what a server sends into messages: a poll or
+// long-poll response body, a WebSocket frame, or the data of an SSE event
+// that carries no id field. It is the one place where a message's id, event
+// and data are found, whatever the transport (see Fields for a Decoder built
+// from field paths).
+//
+// It returns an error for input it cannot read. A poll transport wraps that
+// error as a transient *Error with ErrMalformed; a WebSocket frame or SSE
+// event that fails to decode is delivered whole, without id, so that nothing
+// is lost. The returned messages must not alias body, which the transport
+// may reuse. A Decoder may be called from several goroutines at once.
 type Decoder func(body []byte) ([]Message, error)
 
 // DecodeJSON is the default Decoder: a JSON array of message objects, an

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -67,6 +68,18 @@ type Request struct {
 
 	// Header is added to the outgoing request (or WebSocket handshake).
 	Header http.Header
+
+	// Query is added to the URL of every request (or of the WebSocket
+	// handshake): credentials that travel in the URL. A parameter already in
+	// the transport's URL is replaced.
+	Query url.Values
+
+	// Decoder, when not nil, finds the messages in what the stream receives:
+	// every WebSocket frame, the data of every SSE event that has no id
+	// field, and every poll or long-poll body. A Decoder set on the
+	// transport itself takes precedence. Nil keeps each transport's default
+	// (the JSON envelope of DecodeJSON, and SSE's own fields).
+	Decoder Decoder
 
 	// HTTPClient makes the requests. Nil means http.DefaultClient. Its Timeout,
 	// if any, bounds only handshakes and single poll requests, never a
