@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -63,6 +64,52 @@ type WebSocket struct {
 	// HandshakeTimeout bounds the opening handshake only, never the stream.
 	// Zero means 10 seconds. A Timeout on Request.HTTPClient lowers it.
 	HandshakeTimeout time.Duration
+
+	// Decoder finds the messages in a frame. Nil means Request.Decoder, and
+	// when that is nil too, the JSON envelope (see DecodeJSON). A frame the
+	// decoder rejects, or that yields no message, is delivered whole as
+	// Data without id.
+	Decoder Decoder
+
+	// Hello, when set, returns the frames to send, in order, as text frames
+	// right after every handshake, before any frame is read: a login or a
+	// subscribe request. cursor is Request.Cursor (empty when there is
+	// none), so that a subscribe frame can say where to resume. An error
+	// from Hello fails Open permanently (the frames can never be built); a
+	// frame that cannot be written fails it transiently.
+	Hello func(cursor string) ([][]byte, error)
+
+	// Control, when set, judges every inbound frame before it is decoded:
+	// a reply or an acknowledgement is never delivered (see FrameKind). An
+	// error ends the stream: a *Error keeps its Class (a server's "do not
+	// reconnect" can be Permanent, a "try later" Transient), any other error
+	// is a refusal and Permanent.
+	Control func(frame []byte) (FrameKind, error)
+
+	// ConfirmTimeout, when positive, makes Open wait after sending Hello's
+	// frames until Control calls a frame FrameAck or FrameAckMessages; if
+	// none arrives within it, Open fails with a Transient *Error. Messages
+	// that arrive before the confirmation are kept and delivered. Zero
+	// means Open does not wait for a confirmation.
+	ConfirmTimeout time.Duration
+
+	// AppPing, when set, replaces protocol pings with application pings for
+	// servers that want a ping of their own (browsers cannot send protocol
+	// pings, so many servers built for them do this): AppPing(n), n counting
+	// from 0 on each connection, is sent as a text frame every
+	// Request.Heartbeat.Interval whether or not frames arrive, since such
+	// servers drop a client that has not pinged for a while. The connection
+	// is dead when no frame at all (the reply, or anything else) arrives
+	// within Heartbeat.Timeout of a ping while a read was waiting. Replies
+	// are recognised by Control (FrameReply) so that they are not
+	// delivered. Needs Request.Heartbeat to be enabled.
+	AppPing func(n int) []byte
+
+	// CloseClass, when set, classifies the close code of a connection the
+	// server closed: a code that means "do not reconnect" can be Permanent,
+	// for example. Returning zero keeps the default: 1000 is EndOfStream,
+	// anything else Transient.
+	CloseClass func(code int) Class
 }
 
 // Name returns NameWebSocket.
@@ -78,7 +125,7 @@ func (w *WebSocket) Name() string { return NameWebSocket }
 //
 // The stream's life is bounded by ctx: when it ends, so does the stream.
 func (w *WebSocket) Open(ctx context.Context, req Request) (Stream, error) {
-	target, err := w.dialURL(req.Cursor)
+	target, err := w.dialURL(req.Cursor, req.Query)
 	if err != nil {
 		return nil, &Error{Transport: NameWebSocket, Op: "open", Class: Permanent, Err: err}
 	}
@@ -97,17 +144,32 @@ func (w *WebSocket) Open(ctx context.Context, req Request) (Stream, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, handshake)
 	conn, resp, err := websocket.Dial(dctx, target, opts)
-	cancel()
 	if err != nil {
-		return nil, wsOpenError(resp, err)
+		cancel()
+		return nil, redactQuery(wsOpenError(resp, err), req.Query)
 	}
 	limit := req.maxMessageSize()
 	conn.SetReadLimit(limit)
-	return newWSStream(ctx, conn, tap, act, limit, req.Heartbeat), nil
+	if err := w.sendHello(dctx, conn, req.Cursor); err != nil {
+		cancel()
+		_ = conn.CloseNow()
+		return nil, err
+	}
+	cancel()
+	s := newWSStream(ctx, w, conn, tap, act, limit, req)
+	if w.ConfirmTimeout > 0 {
+		if err := s.awaitAck(w.ConfirmTimeout); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
+	s.startHeartbeat()
+	return s, nil
 }
 
-// dialURL is URL with the cursor parameter set when there is a cursor.
-func (w *WebSocket) dialURL(cursor string) (string, error) {
+// dialURL is URL with the cursor parameter set when there is a cursor, and
+// the parameters of query.
+func (w *WebSocket) dialURL(cursor string, query url.Values) (string, error) {
 	u, err := url.Parse(w.URL)
 	if err != nil {
 		return "", err
@@ -120,13 +182,18 @@ func (w *WebSocket) dialURL(cursor string) (string, error) {
 	if u.Host == "" {
 		return "", fmt.Errorf("URL %q has no host", w.URL)
 	}
-	if cursor != "" {
-		param := w.CursorParam
-		if param == "" {
-			param = DefaultCursorParam
-		}
+	if cursor != "" || len(query) > 0 {
 		q := u.Query()
-		q.Set(param, cursor)
+		for k, vs := range query {
+			q[k] = append([]string(nil), vs...)
+		}
+		if cursor != "" {
+			param := w.CursorParam
+			if param == "" {
+				param = DefaultCursorParam
+			}
+			q.Set(param, cursor)
+		}
 		u.RawQuery = q.Encode()
 	}
 	return u.String(), nil
@@ -254,6 +321,7 @@ func (t *wsTap) cut() {
 // goroutine; the stream starts no goroutine of its own (the heartbeat's timer
 // callback runs only while it has work).
 type wsStream struct {
+	w     *WebSocket
 	conn  *websocket.Conn
 	tap   *wsTap
 	act   *wsActivity
@@ -277,6 +345,7 @@ type wsStream struct {
 	pending []Message  // decoded messages of the last frame not yet returned
 	batch   []Message  // backing array of pending, reused frame after frame
 	dec     envDecoder // reused envelope decoder (it shares repeated event names)
+	decoder Decoder    // the Decoder in force, nil for the envelope
 	buf     []byte     // the last frame; reused, never aliased by a Message
 	err     error      // the error that finished the stream
 
@@ -284,18 +353,25 @@ type wsStream struct {
 	beat *wsHeartbeat // nil when the heartbeat is off
 }
 
-func newWSStream(ctx context.Context, conn *websocket.Conn, tap *wsTap, act *wsActivity, limit int64, hb Heartbeat) *wsStream {
-	s := &wsStream{conn: conn, tap: tap, act: act, limit: limit, hb: hb}
+func newWSStream(ctx context.Context, w *WebSocket, conn *websocket.Conn, tap *wsTap, act *wsActivity, limit int64, req Request) *wsStream {
+	s := &wsStream{w: w, conn: conn, tap: tap, act: act, limit: limit, hb: req.Heartbeat, decoder: w.Decoder}
+	if s.decoder == nil {
+		s.decoder = req.Decoder
+	}
 	s.life, s.cancel = context.WithCancelCause(ctx)
 	s.watchDone = make(chan struct{})
 	s.unwatch = context.AfterFunc(s.life, func() {
 		defer close(s.watchDone)
 		_ = conn.CloseNow()
 	})
-	if hb.Enabled() {
+	return s
+}
+
+// startHeartbeat starts liveness detection, when it is on.
+func (s *wsStream) startHeartbeat() {
+	if s.hb.Enabled() {
 		s.beat = startWSHeartbeat(s)
 	}
-	return s
 }
 
 // Next returns the next message. A frame holding an array yields its
@@ -315,17 +391,27 @@ func (s *wsStream) Next(ctx context.Context) (Message, error) {
 	if s.err == nil && ctx.Err() != nil {
 		s.finish(&Error{Transport: NameWebSocket, Op: "read", Class: Transient, Err: ctx.Err()})
 	}
-	if s.err != nil {
-		return Message{}, s.err
+	for s.err == nil {
+		frame, err := s.readFrame(ctx)
+		if err != nil {
+			s.finish(s.readError(err))
+			break
+		}
+		if s.w.Control != nil {
+			kind, err := s.w.Control(frame)
+			if err != nil {
+				s.finish(controlError("read", err))
+				break
+			}
+			if kind == FrameReply || kind == FrameAck {
+				continue
+			}
+		}
+		s.batch = s.decode(s.batch[:0], frame) // never empty
+		s.pending = s.batch
+		return s.pop(), nil
 	}
-	frame, err := s.readFrame(ctx)
-	if err != nil {
-		s.finish(s.readError(err))
-		return Message{}, s.err
-	}
-	s.batch = s.dec.frame(s.batch[:0], frame) // never empty
-	s.pending = s.batch
-	return s.pop(), nil
+	return Message{}, s.err
 }
 
 func (s *wsStream) pop() Message {
@@ -429,7 +515,34 @@ func (s *wsStream) readError(err error) *Error {
 	case code != -1:
 		e.StatusCode = int(code)
 	}
+	if code != -1 && s.w.CloseClass != nil {
+		if c := s.w.CloseClass(int(code)); c != 0 {
+			e.Class = c
+		}
+	}
 	return e
+}
+
+// Send implements Sender: it writes data as one frame, text when data is
+// valid UTF-8 and binary otherwise, and returns once the whole frame is
+// written to the connection. It fails at once, sending nothing, on a stream
+// that is closed or finished. If ctx ends during the write, the connection
+// is closed (coder/websocket cannot abandon a write and keep it).
+func (s *wsStream) Send(ctx context.Context, data []byte, _ string) error {
+	if s.closing.Load() || s.life.Err() != nil {
+		return &Error{Transport: NameWebSocket, Op: "send", Class: Transient, Err: net.ErrClosed}
+	}
+	typ := websocket.MessageText
+	if !utf8.Valid(data) {
+		typ = websocket.MessageBinary
+	}
+	if err := s.conn.Write(ctx, typ, data); err != nil {
+		if s.closing.Load() {
+			err = net.ErrClosed
+		}
+		return &Error{Transport: NameWebSocket, Op: "send", Class: Transient, Err: wsHideEOF(err)}
+	}
+	return nil
 }
 
 // Close ends the stream with a normal closure (status 1000). It stops the

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // wsHeartbeat pings the peer after Interval without inbound frames and cuts
@@ -24,6 +26,11 @@ type wsHeartbeat struct {
 	cancel   context.CancelFunc
 	lastPing int64 // when the last ping was sent; used by the callback only
 
+	// For application pings (WebSocket.AppPing); used by the callback only.
+	app     func(n int) []byte
+	sent    int     // application pings sent so far
+	awaited *wsMark // the reader's state at the last application ping, until its verdict
+
 	mu      sync.Mutex
 	timer   *time.Timer
 	stopped bool           // the timer is not to be armed again
@@ -32,8 +39,11 @@ type wsHeartbeat struct {
 
 // startWSHeartbeat arms the first ping Interval from now.
 func startWSHeartbeat(s *wsStream) *wsHeartbeat {
-	h := &wsHeartbeat{s: s}
+	h := &wsHeartbeat{s: s, app: s.w.AppPing}
 	h.ctx, h.cancel = context.WithCancel(s.life)
+	if h.app != nil {
+		h.lastPing = s.act.now() // the first application ping is due Interval from now
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.pending.Add(1)
@@ -59,6 +69,9 @@ func (h *wsHeartbeat) fire() {
 // when the next round is due; again is false once there is nothing left to
 // watch (a verdict, or the stream is over).
 func (h *wsHeartbeat) round() (next time.Duration, again bool) {
+	if h.app != nil {
+		return h.appRound()
+	}
 	if wait := h.untilPing(); wait > 0 {
 		return wait, true
 	}
@@ -72,6 +85,36 @@ func (h *wsHeartbeat) round() (next time.Duration, again bool) {
 		return 0, false
 	}
 	return h.s.hb.Interval, true
+}
+
+// appRound is round for application pings. It never blocks: a ping is
+// written, and the verdict on it is a later round, Timeout after it.
+func (h *wsHeartbeat) appRound() (next time.Duration, again bool) {
+	hb := h.s.hb
+	if m := h.awaited; m != nil {
+		h.awaited = nil
+		if h.s.act.stuckSince(*m) {
+			h.s.stall()
+			return 0, false
+		}
+	}
+	wait := time.Duration(h.lastPing + int64(hb.Interval) - h.s.act.now())
+	if wait > 0 {
+		return wait, true
+	}
+	m := h.s.act.mark()
+	h.lastPing = m.at
+	ctx, cancel := context.WithTimeout(h.ctx, hb.Timeout)
+	err := h.s.conn.Write(ctx, websocket.MessageText, h.app(h.sent))
+	cancel()
+	if err != nil {
+		// The connection is broken or being closed: the reader sees that
+		// for itself. A write that timed out has closed the connection.
+		return 0, false
+	}
+	h.sent++
+	h.awaited = &m
+	return hb.Timeout, true
 }
 
 // arm schedules the next round after d, unless stop has begun.
