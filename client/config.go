@@ -1,9 +1,11 @@
 package client
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/anysub/anysub/backoff"
@@ -82,6 +84,49 @@ type Config struct {
 
 	// Logger receives a record for every event. Default: no logging.
 	Logger *slog.Logger
+
+	// Decoder finds the id, event and data of messages on every transport:
+	// WebSocket frames, SSE events that carry no id field, poll and
+	// long-poll bodies (see transport.Decoder, and transport.Fields for one
+	// built from field paths). A Decoder set on a transport itself takes
+	// precedence there. Default: each transport's own format.
+	Decoder transport.Decoder
+
+	// Credentials, when set, is called before every connection attempt and
+	// every upgrade probe, and what it returns is added to that attempt's
+	// request: a token that changes over time is fetched afresh each time.
+	// failure is nil, except when the server has just refused the
+	// credentials (401, or 403 with RefreshOn403): it is then that refusal,
+	// so the hook can refresh the token, and the attempt is repeated once
+	// with the new credentials before the refusal counts as permanent. An
+	// error from the hook fails the attempt (transiently, unless it is a
+	// permanent *transport.Error). Calls never overlap. The values it
+	// returns never appear in events, logs or errors of the subscription.
+	Credentials func(ctx context.Context, failure error) (Credentials, error)
+
+	// RefreshOn403 makes a 403 answer refresh the credentials like a 401.
+	// Default false: a 403 is permanent at once.
+	RefreshOn403 bool
+
+	// MaxAttempts ends the subscription with a *GaveUpError after this many
+	// consecutive failed attempts (an attempt fails when it cannot connect,
+	// or its connection ends before delivering a message). Default 0:
+	// never give up.
+	MaxAttempts int
+
+	// SecretHeaders names headers of Header whose values must never appear
+	// in events, logs or errors. Authorization, Proxy-Authorization, Cookie
+	// and X-Api-Key are always treated so.
+	SecretHeaders []string
+}
+
+// Credentials is what Config.Credentials returns for one attempt.
+type Credentials struct {
+	// Header is added to the request (Authorization, cookies, API keys).
+	Header http.Header
+	// Query is added to the request URL, replacing parameters of the same
+	// name.
+	Query url.Values
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.
@@ -128,9 +173,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.EventBuffer == 0 {
 		c.EventBuffer = DefaultEventBuffer
 	}
+	if c.MaxAttempts < 0 {
+		return c, fmt.Errorf("%w: negative MaxAttempts", ErrInvalidConfig)
+	}
 	if c.Header != nil {
 		c.Header = c.Header.Clone()
 	}
+	c.SecretHeaders = append([]string(nil), c.SecretHeaders...)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

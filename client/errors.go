@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/anysub/anysub/transport"
@@ -37,3 +38,22 @@ func (e *UnsupportedError) Unwrap() []error { return e.Reasons }
 func (e *UnsupportedError) Is(target error) bool {
 	return target == transport.ErrUnsupported || target == transport.ErrPermanent
 }
+
+// GaveUpError ends a subscription that failed Config.MaxAttempts attempts
+// in a row. Err is the failure of the last attempt; it matches
+// transport.ErrPermanent, since the subscription will not retry.
+type GaveUpError struct {
+	Attempts int
+	Err      error
+}
+
+// Error says how many attempts failed and why the last one did.
+func (e *GaveUpError) Error() string {
+	return fmt.Sprintf("client: gave up after %d failed attempts in a row: %v", e.Attempts, e.Err)
+}
+
+// Unwrap returns the last attempt's failure.
+func (e *GaveUpError) Unwrap() error { return e.Err }
+
+// Is reports whether target is transport.ErrPermanent.
+func (e *GaveUpError) Is(target error) bool { return target == transport.ErrPermanent }

@@ -30,6 +30,14 @@ const (
 	EventEnded
 	// EventFailed: the subscription failed permanently with Err.
 	EventFailed
+	// EventPaused: Pause closed the connection; nothing is read until Resume.
+	EventPaused
+	// EventResumed: Resume was called; the subscription reconnects from its
+	// cursor.
+	EventResumed
+	// EventSendFailed: an attempt to send over Transport failed with Err;
+	// Send retries on the next connection unless Err is permanent.
+	EventSendFailed
 )
 
 var eventKindNames = [...]string{
@@ -41,6 +49,9 @@ var eventKindNames = [...]string{
 	EventProbeFailed:  "probe-failed",
 	EventEnded:        "ended",
 	EventFailed:       "failed",
+	EventPaused:       "paused",
+	EventResumed:      "resumed",
+	EventSendFailed:   "send-failed",
 }
 
 // String returns the kind's name in lower case, as used in logs.
@@ -79,6 +90,8 @@ func (e Event) String() string {
 		return "ended"
 	case EventFailed:
 		return fmt.Sprintf("failed: %v", e.Err)
+	case EventSendFailed:
+		return fmt.Sprintf("send-failed %s: %v", e.Transport, e.Err)
 	}
 	return e.Kind.String()
 }
@@ -89,8 +102,9 @@ func (e Event) String() string {
 // of tries, since each failed send first makes room.
 func (s *Subscription) emit(e Event) {
 	e.Time = time.Now()
+	e.Err = s.secrets.scrub(e.Err)
 	level := slog.LevelInfo
-	if e.Kind == EventDisconnected || e.Kind == EventProbeFailed || e.Kind == EventFailed {
+	if e.Kind == EventDisconnected || e.Kind == EventProbeFailed || e.Kind == EventFailed || e.Kind == EventSendFailed {
 		level = slog.LevelWarn
 	}
 	s.cfg.Logger.Log(s.ctx, level, "anysub: "+e.Kind.String(),

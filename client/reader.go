@@ -143,25 +143,73 @@ func (r *reader) close() {
 // is committed to the window and the cursor only after m is in the queue, so
 // a reader stopped while blocked on a full queue leaves no trace of m and
 // the next stream resumes from before it. Only the driving reader calls
-// enqueue, so the check and the commit cannot interleave with another's.
+// enqueue, so its checks and commits never interleave with another
+// reader's; SendWithID's local copies look at inflight instead (see
+// deliverLocal).
 func (s *Subscription) enqueue(ctx context.Context, m Message) error {
 	s.gate.Lock()
-	dup := s.seen.contains(m.ID)
-	s.gate.Unlock()
-	if dup {
+	if s.seen.contains(m.ID) {
+		s.gate.Unlock()
 		s.stats.duplicates.Add(1)
 		return nil
 	}
 	select {
+	case s.queue <- m: // room at once: check, queue and commit in one step
+		s.commit(m.ID)
+		s.gate.Unlock()
+		return nil
+	default:
+	}
+	s.inflight = m.ID
+	s.gate.Unlock()
+	select {
 	case s.queue <- m:
 	case <-ctx.Done():
+		s.gate.Lock()
+		s.inflight = ""
+		s.gate.Unlock()
 		return ctx.Err()
 	}
-	if m.ID != "" {
-		s.gate.Lock()
-		s.seen.add(m.ID)
-		s.cursor = m.ID
-		s.gate.Unlock()
-	}
+	s.gate.Lock()
+	s.inflight = ""
+	s.commit(m.ID)
+	s.gate.Unlock()
 	return nil
+}
+
+// commit records id, of a message just queued, in the dedupe window and as
+// the cursor. It runs with gate held.
+func (s *Subscription) commit(id string) {
+	if id != "" {
+		s.seen.add(id)
+		s.cursor = id
+	}
+}
+
+// deliverLocal queues m, a local copy of a message being sent, unless its
+// id has been delivered or is being queued by the reader, and remembers
+// the id so that the server's echo is dropped. The cursor does not move.
+func (s *Subscription) deliverLocal(ctx context.Context, m Message) error {
+	s.gate.Lock()
+	if s.seen.contains(m.ID) || s.inflight == m.ID {
+		s.gate.Unlock()
+		return nil
+	}
+	s.seen.add(m.ID)
+	s.gate.Unlock()
+	// The queue is closed once the subscription's context has ended and
+	// the readers are gone; local holds that close off while m is offered.
+	s.local.RLock()
+	defer s.local.RUnlock()
+	if s.ctx.Err() != nil {
+		return ErrClosed
+	}
+	select {
+	case s.queue <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.ctx.Done():
+		return ErrClosed
+	}
 }

@@ -21,6 +21,8 @@ const (
 	StateFailed
 	// StateClosed: Close was called, or the Subscribe context ended.
 	StateClosed
+	// StatePaused: Pause was called; nothing is read until Resume.
+	StatePaused
 )
 
 var stateNames = [...]string{
@@ -30,6 +32,7 @@ var stateNames = [...]string{
 	StateEnded:      "ended",
 	StateFailed:     "failed",
 	StateClosed:     "closed",
+	StatePaused:     "paused",
 }
 
 // String returns the state's name in lower case.

@@ -39,9 +39,14 @@ type Subscription struct {
 	queue  chan Message // bounded: the driver blocks when it is full; closed at the end
 	events chan Event   // bounded: the oldest event is dropped when full
 
-	gate   sync.Mutex // guards cursor and seen
-	cursor string
-	seen   *dedupe
+	gate     sync.Mutex // guards cursor, seen and inflight
+	cursor   string
+	seen     *dedupe
+	inflight string // id of a message the reader is waiting to queue
+
+	local   sync.RWMutex // held (read) by SendWithID while it offers a local copy to the queue
+	sv      *supervisor
+	secrets secrets // credential values scrubbed from every error shown
 
 	stats counters
 
@@ -79,7 +84,9 @@ func Subscribe(ctx context.Context, cfg Config) (*Subscription, error) {
 		s.seen.add(c.Cursor)
 	}
 	s.stats.setState(StateConnecting, c.Transports[0].Name())
+	s.secrets.addHeader(c.Header, c.SecretHeaders)
 	sv := &supervisor{s: s, ladder: newLadder(len(c.Transports), c.DowngradeAfter), bo: c.Backoff.NewBackOff()}
+	s.sv = sv
 	s.wg.Add(1)
 	go sv.drive(nil, nil)
 	return s, nil
@@ -181,5 +188,6 @@ func (s *Subscription) request() transport.Request {
 		HTTPClient:     s.cfg.HTTPClient,
 		MaxMessageSize: s.cfg.MaxMessageSize,
 		Heartbeat:      s.cfg.heartbeat(),
+		Decoder:        s.cfg.Decoder,
 	}
 }

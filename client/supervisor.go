@@ -25,6 +25,15 @@ type supervisor struct {
 	ladder   ladder
 	bo       backoff.BackOff
 	attempts int // Open calls so far, for the Reconnects counter
+	failures int // consecutive failed attempts, for MaxAttempts
+
+	// authFailure is a refusal of the credentials by a stream that was
+	// open: the next attempt refreshes them with it. authRefreshed is set
+	// once a refresh has been tried and no attempt has succeeded since.
+	authFailure   error
+	authRefreshed bool
+
+	credMu sync.Mutex // serialises calls of Config.Credentials
 
 	mu      sync.Mutex
 	active  *reader            // the reader being driven
@@ -32,6 +41,9 @@ type supervisor struct {
 	upTimer *time.Timer        // the next probe round, when one is scheduled
 	attempt context.CancelFunc // ends the probe stream being opened or proved
 	probes  sync.WaitGroup     // scheduled and running probe rounds
+	current context.CancelFunc // ends the driver's attempt or stream (Pause)
+	pause   pauseState
+	link    link // the stream Send uses
 }
 
 // drive runs the subscription, starting with cur when it is not nil (a probe
@@ -63,11 +75,16 @@ func (sv *supervisor) finish(err error) {
 		s.stats.setState(StateFailed, "")
 		s.emit(Event{Kind: EventFailed, Err: err})
 	}
-	s.final = err
+	sv.mu.Lock()
+	sv.link.set(nil)
+	sv.mu.Unlock()
+	s.final = s.secrets.scrub(err)
 	s.cancel()
 	s.wg.Done()
 	s.wg.Wait()
+	s.local.Lock() // no local copy is being offered either
 	close(s.queue) // every sender has gone; Next reports final once it is empty
+	s.local.Unlock()
 	close(s.events)
 	close(s.finished)
 }
@@ -80,6 +97,9 @@ func (sv *supervisor) finish(err error) {
 func (sv *supervisor) run(cur *reader, curErr error) error {
 	s := sv.s
 	for {
+		if err := sv.awaitResume(); err != nil {
+			return err
+		}
 		var err error
 		delivered := false
 		if cur != nil {
@@ -104,6 +124,10 @@ func (sv *supervisor) run(cur *reader, curErr error) error {
 		if delivered {
 			sv.ladder.delivered()
 			sv.bo.Reset()
+			sv.failures = 0
+		}
+		if sv.paused() {
+			continue // Pause ended the attempt: that is no failure
 		}
 		if final := sv.recover(err); final != nil {
 			return final
@@ -123,11 +147,24 @@ func (sv *supervisor) connect() (*reader, error) {
 	s.stats.setState(StateConnecting, tr.Name())
 	s.emit(Event{Kind: EventConnecting, Transport: tr.Name()})
 	ctx, cancel := context.WithCancel(s.ctx)
-	stream, err := tr.Open(ctx, s.request())
-	if err != nil {
-		cancel()
+	if err := sv.setCurrent(cancel); err != nil {
 		return nil, err
 	}
+	failure := sv.authFailure
+	sv.authFailure = nil
+	stream, err := sv.open(ctx, rung, failure)
+	if err == nil && sv.paused() {
+		_ = stream.Close()
+		err = errPaused
+	}
+	if err != nil {
+		cancel()
+		if sv.refusesCredentials(err) {
+			sv.authRefreshed = true // open has refreshed them already
+		}
+		return nil, err
+	}
+	sv.authRefreshed = false
 	s.stats.setState(StateConnected, tr.Name())
 	s.emit(Event{Kind: EventConnected, Transport: tr.Name()})
 	return sv.newReader(stream, ctx, cancel, rung, true), nil
@@ -140,6 +177,7 @@ func (sv *supervisor) serve(r *reader) (delivered bool, err error) {
 	sv.active = r
 	sv.probeOK = true
 	sv.scheduleProbe()
+	sv.link.set(r.stream)
 	sv.mu.Unlock()
 	return sv.release(r, r.pump())
 }
@@ -156,6 +194,8 @@ func (sv *supervisor) release(r *reader, err error) (bool, error) {
 		return false, errSuperseded
 	}
 	sv.probeOK = false
+	sv.link.set(nil)
+	sv.current = nil
 	if sv.attempt != nil {
 		sv.attempt() // a probe's stream under way ends now
 	}
@@ -181,11 +221,24 @@ func (sv *supervisor) recover(err error) error {
 	}
 	from := sv.ladder.current
 	name := s.cfg.Transports[from].Name()
+	if s.cfg.Credentials != nil && !sv.authRefreshed && sv.refusesCredentials(err) {
+		// An open stream's credentials expired: refresh them and
+		// reconnect at once.
+		sv.authFailure, sv.authRefreshed = err, true
+		s.emit(Event{Kind: EventDisconnected, Transport: name, Err: err})
+		return nil
+	}
 	switch transport.ClassOf(err) {
 	case transport.EndOfStream:
 		return io.EOF
 	case transport.Permanent:
 		return err
+	}
+	sv.failures++
+	if limit := s.cfg.MaxAttempts; limit > 0 && sv.failures >= limit {
+		return &GaveUpError{Attempts: sv.failures, Err: err}
+	}
+	switch transport.ClassOf(err) {
 	case transport.Unsupported:
 		if all := sv.ladder.unsupported(err); all != nil {
 			return &UnsupportedError{Reasons: all}
@@ -205,12 +258,14 @@ func (sv *supervisor) recover(err error) error {
 	return sv.wait(delay)
 }
 
-// wait blocks for d or until the subscription ends.
+// wait blocks for d, until the subscription ends, or until it is paused.
 func (sv *supervisor) wait(d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return nil
+	case <-sv.pauseSignal():
 		return nil
 	case <-sv.s.ctx.Done():
 		return sv.s.ctx.Err()

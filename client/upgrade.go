@@ -59,7 +59,7 @@ func (sv *supervisor) probeRound(current int) {
 		errs = append(errs, probeError{r.name, err})
 	}
 	sv.mu.Lock()
-	if sv.probeOK && s.ctx.Err() == nil { // a round cut short by the end is no failure
+	if sv.probeOK && s.ctx.Err() == nil && !sv.pause.on { // a round cut short by the end or a pause is no failure
 		for _, pe := range errs {
 			s.emit(Event{Kind: EventProbeFailed, Transport: pe.transport, Err: pe.err})
 		}
@@ -81,7 +81,7 @@ func (sv *supervisor) probeOpen(rung int) (*reader, error) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	sv.attempt = cancel
 	sv.mu.Unlock()
-	stream, err := s.cfg.Transports[rung].Open(ctx, s.request())
+	stream, err := sv.open(ctx, rung, nil)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -103,6 +103,8 @@ func (sv *supervisor) takeOver(r *reader) error {
 	old := sv.active
 	old.superseded = true
 	sv.active, sv.probeOK, sv.attempt, sv.upTimer = r, false, nil, nil
+	sv.current = r.cancel
+	sv.link.set(r.stream)
 	sv.mu.Unlock()
 	old.close()
 	<-old.exited
