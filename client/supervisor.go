@@ -129,7 +129,7 @@ func (sv *supervisor) run(cur *reader, curErr error) error {
 		if sv.paused() {
 			continue // Pause ended the attempt: that is no failure
 		}
-		if final := sv.recover(err); final != nil {
+		if final := sv.recover(err, delivered); final != nil {
 			return final
 		}
 	}
@@ -211,10 +211,11 @@ func (sv *supervisor) release(r *reader, err error) (bool, error) {
 	return r.received.Load() > 0, err
 }
 
-// recover decides what follows the failure err of the current transport:
-// it returns a non-nil error when the subscription must end, and otherwise
-// moves down the ladder or waits out a backoff delay.
-func (sv *supervisor) recover(err error) error {
+// recover decides what follows the failure err of the current transport,
+// whose attempt delivered or not: it returns a non-nil error when the
+// subscription must end, and otherwise moves down the ladder or waits out a
+// backoff delay.
+func (sv *supervisor) recover(err error, delivered bool) error {
 	s := sv.s
 	if ctxErr := s.ctx.Err(); ctxErr != nil {
 		return ctxErr
@@ -234,7 +235,9 @@ func (sv *supervisor) recover(err error) error {
 	case transport.Permanent:
 		return err
 	}
-	sv.failures++
+	if !delivered {
+		sv.failures++
+	}
 	if limit := s.cfg.MaxAttempts; limit > 0 && sv.failures >= limit {
 		return &GaveUpError{Attempts: sv.failures, Err: err}
 	}
