@@ -33,7 +33,7 @@ func TestPause_closesAndResumeLosesNothing(t *testing.T) {
 			t.Fatalf("state %v, want paused", st)
 		}
 		opens := srv.opens
-		srv.publish(4)              // published while paused
+		srv.publish(4)               // published while paused
 		time.Sleep(10 * time.Minute) // (synctest) far past any backoff or probe
 		synctest.Wait()
 		if srv.opens != opens {
