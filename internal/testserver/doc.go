@@ -9,6 +9,7 @@
 //	/sse   text/event-stream
 //	/long  long polling
 //	/poll  short polling
+//	/send  takes sends only (POST)
 //
 // # Messages
 //
@@ -47,8 +48,8 @@
 // /ws sends the backlog (messages after the cursor that existed when the
 // connection was accepted) as JSON arrays of at most MaxBatch messages, then
 // one text frame holding a single object for each new message. The server
-// reads the connection all along, so client pings get pongs and close frames
-// are answered.
+// reads the connection all along, so client pings get pongs, close frames
+// are answered and the frames the client sends are recorded (see Sends).
 //
 // /sse writes id:, event: (when non-empty) and data: lines per message and
 // flushes after each pass, sends a ": keep-alive" comment every
@@ -64,10 +65,33 @@
 // [Server.CloseWebSockets]. [Server.Live], [Server.Requests] and
 // [Server.LastCursor] report what the server saw; [Server.WaitLive] and
 // [Server.WaitRequests] block until a count is reached, woken by the server
-// rather than by polling. Every request is counted first; then a method
-// other than GET gets 405, and the faults are checked in this order:
-// Disable, FailNext, RefuseWebSocket or SetSSEContentType, cursor
-// validation (400), Stall.
+// rather than by polling. Every request but a send is counted first; then
+// a method other than GET gets 405, a request without a valid token gets
+// 401 (once [Server.RequireToken] is on), and the faults are checked in
+// this order: Disable, FailNext, RefuseWebSocket or SetSSEContentType,
+// cursor validation (400), Stall.
+//
+// # Tokens
+//
+// [Server.RequireToken] makes every request, sends included, carry a bearer
+// token (Authorization header or access_token query parameter) that a
+// function accepts; [TokenRotator] issues tokens of which only the newest is
+// valid. Tokens are checked when a request arrives; [Server.DropUnauthorized]
+// cuts the streams whose token is no longer valid, and
+// [Server.Unauthorized] counts refusals.
+//
+// # Sends
+//
+// What clients send is recorded in an inbox: every data frame a client
+// writes on /ws, and the body of every POST on /sse, /long, /poll or /send
+// (answered 204). POSTs are not subscription requests: they are not counted
+// by Requests, and FailNext, Disable and Stall do not apply to them (a
+// stalled WebSocket reads nothing, so it records nothing either). A POST
+// whose Idempotency-Key header was already recorded is answered 204 and
+// only counted ([Server.SendRepeats]). [Server.FailSends] and
+// [Server.DropSendsAfterRecording] are the faults of sends,
+// [Server.EchoSends] publishes what is sent back to the log, and
+// [Server.Sent] and [Server.WaitSent] inspect the inbox.
 //
 // # Concurrency and shutdown
 //

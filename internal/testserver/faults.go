@@ -40,6 +40,7 @@ type admission struct {
 	retryAfter  time.Duration
 	reason      string
 	contentType string // /sse: answer 200 with this content type instead
+	challenge   bool   // refused by RequireToken: add WWW-Authenticate
 
 	cursor uint64   // where the answer starts
 	stall  bool     // accept, then send nothing
@@ -67,8 +68,9 @@ func cursorOf(path string, r *http.Request) string {
 }
 
 // admit counts a request and decides, in the documented order, whether a
-// fault answers it or how it is served.
-func (s *Server) admit(path string, r *http.Request) admission {
+// fault answers it or how it is served. authorized is the verdict of
+// RequireToken's check on the request.
+func (s *Server) admit(path string, r *http.Request, authorized bool) admission {
 	raw := cursorOf(path, r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -79,6 +81,9 @@ func (s *Server) admit(path string, r *http.Request) admission {
 	switch {
 	case r.Method != http.MethodGet:
 		return admission{status: http.StatusMethodNotAllowed}
+	case !authorized:
+		s.auth.refused++
+		return admission{status: http.StatusUnauthorized, reason: refusedReason, challenge: true}
 	case ps.disabled != 0:
 		return admission{status: ps.disabled}
 	case ps.failN > 0:
@@ -278,7 +283,7 @@ func (s *Server) Live(path string) int {
 }
 
 // Requests returns how many requests, WebSocket upgrades included, path has
-// received, whatever their answer.
+// received, whatever their answer. Sends (POSTs) are not counted.
 func (s *Server) Requests(path string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

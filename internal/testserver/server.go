@@ -85,6 +85,8 @@ type Server struct {
 	streams  map[*stream]struct{}        // requests being served
 	handlers int                         // handlers running
 	faults   globalFaults
+	auth     authState  // RequireToken (auth.go)
+	inbox    inboxState // what clients send (inbox.go)
 }
 
 // stream is one request being served: a WebSocket, an SSE stream, or a poll
@@ -128,6 +130,7 @@ func New(opts Options) *Server {
 	mux.Handle(PathSSE, s.handle(PathSSE, s.serveSSE))
 	mux.Handle(PathLongPoll, s.handle(PathLongPoll, s.serveLongPoll))
 	mux.Handle(PathPoll, s.handle(PathPoll, s.servePoll))
+	mux.Handle(PathSend, s.handle(PathSend, nil))
 	for _, p := range []string{PathWebSocket, PathSSE, PathLongPoll, PathPoll} {
 		s.paths[p] = &pathState{}
 	}
@@ -265,9 +268,10 @@ func (s *Server) openConns() []net.Conn {
 	return out
 }
 
-// handle wraps a path's handler: it counts the handler for Close, records the
-// request, applies the request-level faults and the cursor check, and after
-// the handler forgets a connection the handler hijacked.
+// handle wraps a path's handler: it counts the handler for Close, hands a
+// send (a POST, or anything on /send) to the inbox, records the request,
+// applies the token check, the request-level faults and the cursor check,
+// and after the handler forgets a connection the handler hijacked.
 func (s *Server) handle(path string, serve func(http.ResponseWriter, *http.Request, admission)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, _ := r.Context().Value(connKey{}).(net.Conn)
@@ -276,15 +280,23 @@ func (s *Server) handle(path string, serve func(http.ResponseWriter, *http.Reque
 			return
 		}
 		defer s.exit(conn)
-		a := s.admit(path, r)
+		token, authorized := s.checkToken(r)
+		if path == PathSend || (r.Method == http.MethodPost && path != PathWebSocket) {
+			s.serveSend(w, r, path, authorized)
+			return
+		}
+		a := s.admit(path, r, authorized)
 		switch {
 		case a.status != 0:
+			if a.challenge {
+				setChallenge(w.Header())
+			}
 			writeStatus(w, a.status, a.retryAfter, a.reason)
 		case a.contentType != "":
 			writeWrongContentType(w, a.contentType)
 		default:
 			a.conn = conn
-			serve(w, r, a)
+			s.serveWithToken(conn, token, func() { serve(w, r, a) })
 		}
 	})
 }

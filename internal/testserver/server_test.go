@@ -201,7 +201,8 @@ func TestServer_unknownPathPanics(t *testing.T) {
 func TestServer_methodAndNotFound(t *testing.T) {
 	s := newServer(t, Options{})
 	c := newClient(t)
-	resp, err := c.Post(s.PollURL(), "text/plain", nil)
+	put, _ := http.NewRequest(http.MethodPut, s.PollURL(), nil) // POST is a send
+	resp, err := c.Do(put)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,9 +12,9 @@ import (
 var malformedFrame = []byte("not json{")
 
 // serveWS upgrades the request and streams the log: first the backlog as
-// array frames, then one frame per new message. A reader goroutine started by
-// CloseRead answers pings and close frames; it ends when the connection
-// closes, and CloseNow waits for it.
+// array frames, then one frame per new message. A reader goroutine (see
+// readWS) answers pings and close frames and records the frames the client
+// sends; it ends when the connection closes, and the handler waits for it.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, a admission) {
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
@@ -36,7 +36,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, a admission) {
 		return
 	}
 
-	ctx := c.CloseRead(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	readDone := make(chan struct{})
+	go s.readWS(ctx, cancel, c, r.Header.Clone(), readDone) // joined below
+	defer func() {
+		c.CloseNow()
+		<-readDone
+	}()
 	cursor := a.cursor
 	for {
 		s.mu.Lock()
@@ -101,4 +107,21 @@ func (s *Server) wsFramesLocked(st *stream, cursor uint64) ([][]byte, uint64) {
 		cursor = msgs[len(msgs)-1].id
 	}
 	return frames, cursor
+}
+
+// readWS reads c until the connection fails or closes, recording every data
+// frame (text or binary) in the inbox with the upgrade request's header. It
+// cancels ctx when it stops, which tells the writing side the connection is
+// gone, and closes done last.
+func (s *Server) readWS(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn, hdr http.Header, done chan<- struct{}) {
+	defer close(done)
+	defer cancel()
+	c.SetReadLimit(maxSendBody)
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		s.recordSend(PathWebSocket, b, "", hdr)
+	}
 }
