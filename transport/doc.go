@@ -23,4 +23,9 @@
 //
 // SSE follows the WHATWG EventSource rules: id, event, data, retry and
 // comments, with Last-Event-ID sent on every request that has a cursor.
+//
+// The streams of SSE, long poll and poll send (see [Sender]) by POSTing to
+// the transport's SendURL, typed application/json when the data is valid
+// JSON and text/plain otherwise, with an Idempotency-Key header when the
+// caller gives a key; any 2xx answer means the data was taken.
 package transport

@@ -74,7 +74,7 @@ var (
 type Error struct {
 	// Transport is the name of the transport that failed.
 	Transport string
-	// Op is the step that failed: "open" or "read".
+	// Op is the step that failed: "open", "read" or "send".
 	Op string
 	// Class is what the failure means.
 	Class Class

@@ -16,7 +16,7 @@ import (
 // GET URL?since=<cursor> requests one after another, buffers the messages of
 // each response and hands them out from Next. The two transports differ only
 // in the request deadline and in the pause between requests, which they pass
-// in a pollSpec.
+// in a pollSpec. Its Send is httpSender's.
 
 const (
 	// defaultMaxResponseSize bounds one poll response body when the
@@ -31,8 +31,9 @@ const (
 type pollSpec struct {
 	name        string
 	rawURL      string
+	sendURL     string        // "" means rawURL
 	cursorParam string        // "" means DefaultCursorParam
-	decoder     Decoder       // nil means DecodeJSON
+	decoder     Decoder       // nil means Request.Decoder, then DecodeJSON
 	maxResponse int64         // <= 0 means defaultMaxResponseSize
 	timeout     time.Duration // deadline of one request, body included
 	interval    time.Duration // least pause from the end of a request to the start of the next
@@ -43,7 +44,7 @@ type pollSpec struct {
 // the caller's goroutine; the stream starts no goroutine of its own.
 type pollStream struct {
 	name        string
-	url         *url.URL
+	url         *url.URL // with Request.Query applied
 	cursorParam string
 	decoder     Decoder
 	maxResponse int64
@@ -53,6 +54,7 @@ type pollStream struct {
 	emptyGap    time.Duration
 	client      *http.Client
 	header      http.Header
+	sender      httpSender // reads only what Open set, so needs no lock
 
 	// life ends when Close is called or the ctx given to Open ends; every
 	// request and every pause is cut short by it.
@@ -75,6 +77,11 @@ type pollStream struct {
 	waitHook func(time.Duration)
 }
 
+var (
+	_ Stream = (*pollStream)(nil)
+	_ Sender = (*pollStream)(nil)
+)
+
 // openPolling validates spec, makes the first request and returns a stream
 // that holds its messages. Failures of the first request are returned here,
 // with Op "open", so that the client learns at once that the endpoint is
@@ -84,9 +91,13 @@ func openPolling(ctx context.Context, req Request, spec pollSpec) (*pollStream, 
 	if err != nil {
 		return nil, &Error{Transport: spec.name, Op: "open", Class: Permanent, Err: err}
 	}
+	target, perr := sendTarget(spec.name, spec.sendURL, u, req.Query)
+	if perr != nil {
+		return nil, perr
+	}
 	s := &pollStream{
 		name:        spec.name,
-		url:         u,
+		url:         withQuery(u, req.Query),
 		cursorParam: spec.cursorParam,
 		decoder:     spec.decoder,
 		maxMessage:  req.maxMessageSize(),
@@ -102,6 +113,9 @@ func openPolling(ctx context.Context, req Request, spec pollSpec) (*pollStream, 
 		s.cursorParam = DefaultCursorParam
 	}
 	if s.decoder == nil {
+		s.decoder = req.Decoder
+	}
+	if s.decoder == nil {
 		s.decoder = DecodeJSON
 	}
 	if s.maxResponse <= 0 {
@@ -115,6 +129,7 @@ func openPolling(ctx context.Context, req Request, spec pollSpec) (*pollStream, 
 		s.header.Set("Accept", "application/json")
 	}
 	s.life, s.stop = context.WithCancelCause(ctx)
+	s.sender = newHTTPSender(spec.name, target, s.client, req, s.life)
 
 	msgs, pending, err := s.fetch(s.life, "open")
 	if err == nil && len(msgs) == 0 && pending != nil {
@@ -159,8 +174,16 @@ func (s *pollStream) Next(ctx context.Context) (Message, error) {
 	return Message{}, s.err
 }
 
-// Close stops the stream: it cancels a request or pause in progress and
-// returns once Next, if it was running, has returned. It is idempotent.
+// Send implements Sender: it POSTs data to the transport's SendURL with the
+// stream's client, header and query (see httpSender.send). It does not wait
+// for Next, and fails without sending once the stream has been closed.
+func (s *pollStream) Send(ctx context.Context, data []byte, key string) error {
+	return s.sender.send(ctx, data, key)
+}
+
+// Close stops the stream: it cancels a request or pause in progress and any
+// Send in flight, and returns once Next, if it was running, has returned. It
+// is idempotent.
 func (s *pollStream) Close() error {
 	s.stop(net.ErrClosed)
 	s.busy.Lock()
@@ -211,12 +234,12 @@ func (s *pollStream) fetch(ctx context.Context, op string) (msgs []Message, pend
 
 	hreq, err := http.NewRequestWithContext(rctx, http.MethodGet, s.requestURL(), nil)
 	if err != nil {
-		return nil, nil, &Error{Transport: s.name, Op: op, Class: Permanent, Err: err}
+		return nil, nil, redactQuery(&Error{Transport: s.name, Op: op, Class: Permanent, Err: err}, s.sender.query)
 	}
 	hreq.Header = s.header
 	resp, err := s.client.Do(hreq)
 	if err != nil {
-		return nil, nil, s.requestError(ctx, rctx, op, err)
+		return nil, nil, redactQuery(s.requestError(ctx, rctx, op, err), s.sender.query)
 	}
 	defer pollDrainClose(resp.Body)
 
@@ -252,8 +275,8 @@ func (s *pollStream) fetch(ctx context.Context, op string) (msgs []Message, pend
 	return msgs, nil, nil
 }
 
-// requestURL is the URL with the cursor parameter set, or as configured when
-// there is no cursor yet.
+// requestURL is the URL, with Request.Query applied, and with the cursor
+// parameter set once there is a cursor.
 func (s *pollStream) requestURL() string {
 	if s.cursor == "" {
 		return s.url.String()

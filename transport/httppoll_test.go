@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -441,5 +442,90 @@ func TestPolling_Open_ctxEndsStream(t *testing.T) {
 		cancel()
 		_, err = pollNext(t, st)
 		expectPollError(t, err, Transient, "read", context.Canceled)
+	})
+}
+
+func TestPolling_query(t *testing.T) {
+	tests := []struct {
+		name      string
+		rawURL    string // appended to the server's URL
+		query     url.Values
+		cursor    string
+		wantQuery []url.Values // per request, the parameters checked
+	}{
+		{
+			name:   "added and replacing",
+			rawURL: "/feed?token=old&token=older&topic=a",
+			query:  url.Values{"token": {"new"}, "extra": {"x", "y"}},
+			cursor: "c0",
+			wantQuery: []url.Values{
+				{"token": {"new"}, "topic": {"a"}, "extra": {"x", "y"}, "since": {"c0"}},
+				{"token": {"new"}, "topic": {"a"}, "extra": {"x", "y"}, "since": {"1"}},
+			},
+		},
+		{
+			name:   "the cursor wins over a query parameter of its name",
+			rawURL: "/feed",
+			query:  url.Values{"since": {"q"}},
+			wantQuery: []url.Values{
+				{"since": {"q"}},
+				{"since": {"1"}},
+			},
+		},
+	}
+	forEachPolling(t, func(t *testing.T, _ string, mk func(pollCase) Transport) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				srv := newPollServer(t, pollReplyJSON(`[{"id":1}]`))
+				query := url.Values{}
+				for k, vs := range tt.query {
+					query[k] = append([]string(nil), vs...)
+				}
+				st := pollMustOpen(t, mk(pollCase{url: srv.URL + tt.rawURL}), Request{Query: query, Cursor: tt.cursor})
+				for _, vs := range query {
+					vs[0] = "changed after Open"
+				}
+				expectPollMessages(t, st, "1||")
+				_, err := pollNext(t, st)
+				expectPollError(t, err, EndOfStream, "read")
+				seen := srv.requests()
+				if len(seen) != len(tt.wantQuery) {
+					t.Fatalf("server saw %d requests, want %d", len(seen), len(tt.wantQuery))
+				}
+				for i, want := range tt.wantQuery {
+					for k, wv := range want {
+						if got := seen[i].query[k]; strings.Join(got, ",") != strings.Join(wv, ",") {
+							t.Errorf("request %d: %s=%q, want %q", i, k, got, wv)
+						}
+					}
+				}
+			})
+		}
+	})
+}
+
+func TestPolling_decoderPrecedence(t *testing.T) {
+	unused := func([]byte) ([]Message, error) { return nil, errors.New("this decoder must not be used") }
+	lines := []string{pollLineID("alpha") + "||alpha", pollLineID("beta") + "||beta"}
+	tests := []struct {
+		name         string
+		own, fromReq Decoder
+		body         string
+		want         []string
+	}{
+		{"request's decoder", nil, pollLineDecoder, "alpha\nbeta\n", lines},
+		{"transport's own decoder first", pollLineDecoder, unused, "alpha\nbeta\n", lines},
+		{"DecodeJSON by default", nil, nil, `[{"id":"j","data":1}]`, []string{"j||1"}},
+	}
+	forEachPolling(t, func(t *testing.T, _ string, mk func(pollCase) Transport) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				srv := newPollServer(t, pollReplyJSON(tt.body))
+				st := pollMustOpen(t, mk(pollCase{url: srv.URL, decoder: tt.own}), Request{Decoder: tt.fromReq})
+				expectPollMessages(t, st, tt.want...)
+				_, err := pollNext(t, st)
+				expectPollError(t, err, EndOfStream, "read")
+			})
+		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 )
 
 // maxRedirects is where a chain of redirects counts as a loop when the
@@ -60,4 +61,20 @@ func tlsRejected(err error) bool {
 	)
 	return errors.As(err, &verify) || errors.As(err, &authority) ||
 		errors.As(err, &hostname) || errors.As(err, &invalid)
+}
+
+// withQuery returns a copy of u carrying every parameter of q, each one
+// replacing all the values the URL already had for its key; u itself when q
+// is empty. The copy keeps no reference to q's slices.
+func withQuery(u *url.URL, q url.Values) *url.URL {
+	if len(q) == 0 {
+		return u
+	}
+	cp := *u
+	vals := cp.Query()
+	for k, vs := range q {
+		vals[k] = slices.Clone(vs)
+	}
+	cp.RawQuery = vals.Encode()
+	return &cp
 }

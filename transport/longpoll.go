@@ -20,12 +20,22 @@ const (
 // its hold time runs out), and the next request follows as soon as the
 // previous response's messages have been read.
 //
+// Its streams implement Sender: Send POSTs to SendURL with the request's
+// client, Header and Query, and its key as the Idempotency-Key header.
+//
 // The zero value of every field but URL means its documented default. A
 // LongPoll is safe for concurrent use and is not modified by Open.
 type LongPoll struct {
-	// URL is the endpoint, http or https. Its query parameters are kept; the
-	// cursor parameter is set on every request that has a cursor.
+	// URL is the endpoint, http or https. Its query parameters are kept,
+	// except those that Request.Query replaces; the cursor parameter is set
+	// on every request that has a cursor.
 	URL string
+
+	// SendURL is where the stream's Send POSTs its data, http or https,
+	// with Request.Query applied but no cursor. Default URL. A SendURL that
+	// is not an absolute http or https URL fails Open with a permanent
+	// *Error.
+	SendURL string
 
 	// CursorParam names the query parameter that carries the id of the last
 	// message received. Default DefaultCursorParam ("since").
@@ -46,7 +56,8 @@ type LongPoll struct {
 	// in a tight loop. Default 250ms; negative turns it off.
 	MinEmptyInterval time.Duration
 
-	// Decoder turns a response body into messages. Default DecodeJSON.
+	// Decoder turns a response body into messages. Default
+	// Request.Decoder, and DecodeJSON when that is nil too.
 	Decoder Decoder
 
 	// MaxResponseSize bounds one response body in bytes; a larger one fails
@@ -88,6 +99,7 @@ func (l *LongPoll) spec(req Request) pollSpec {
 		emptyGap:    gap,
 		name:        NameLongPoll,
 		rawURL:      l.URL,
+		sendURL:     l.SendURL,
 		cursorParam: l.CursorParam,
 		decoder:     l.Decoder,
 		maxResponse: l.MaxResponseSize,

@@ -18,12 +18,22 @@ const (
 // the previous request ended. It suits servers that cannot hold requests
 // open, at the cost of up to Interval of latency.
 //
+// Its streams implement Sender: Send POSTs to SendURL with the request's
+// client, Header and Query, and its key as the Idempotency-Key header.
+//
 // The zero value of every field but URL means its documented default. A Poll
 // is safe for concurrent use and is not modified by Open.
 type Poll struct {
-	// URL is the endpoint, http or https. Its query parameters are kept; the
-	// cursor parameter is set on every request that has a cursor.
+	// URL is the endpoint, http or https. Its query parameters are kept,
+	// except those that Request.Query replaces; the cursor parameter is set
+	// on every request that has a cursor.
 	URL string
+
+	// SendURL is where the stream's Send POSTs its data, http or https,
+	// with Request.Query applied but no cursor. Default URL. A SendURL that
+	// is not an absolute http or https URL fails Open with a permanent
+	// *Error.
+	SendURL string
 
 	// CursorParam names the query parameter that carries the id of the last
 	// message received. Default DefaultCursorParam ("since").
@@ -34,7 +44,8 @@ type Poll struct {
 	// messages counts toward it. Default 2s.
 	Interval time.Duration
 
-	// Decoder turns a response body into messages. Default DecodeJSON.
+	// Decoder turns a response body into messages. Default
+	// Request.Decoder, and DecodeJSON when that is nil too.
 	Decoder Decoder
 
 	// MaxResponseSize bounds one response body in bytes; a larger one fails
@@ -73,6 +84,7 @@ func (p *Poll) spec(req Request) pollSpec {
 	return pollSpec{
 		name:        NamePoll,
 		rawURL:      p.URL,
+		sendURL:     p.SendURL,
 		cursorParam: p.CursorParam,
 		decoder:     p.Decoder,
 		maxResponse: p.MaxResponseSize,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -37,11 +38,27 @@ var errSSEServerClosed = errors.New("server closed the event stream")
 // field overhead ends the stream with ErrMessageTooLarge, as does one whose
 // data exceeds MaxMessageSize.
 //
+// With a Request.Decoder, the data of an event whose ID would be empty by
+// the rule above (no id field, or one repeating the previous id) is decoded:
+// each message the Decoder finds is delivered in its place, in order, with
+// the event's type when it names none, and each is held to MaxMessageSize
+// too. An event the Decoder fails on, or finds nothing in, is delivered as it
+// came; an event whose own id is delivered is never decoded.
+//
 // Its streams implement Pusher: read through Push, a stream saves the
-// goroutine that Next needs to pull from go-sse's push-style parser.
+// goroutine that Next needs to pull from go-sse's push-style parser. They
+// implement Sender too: Send POSTs to SendURL.
 type SSE struct {
-	// URL is the http or https address of the event stream. Required.
+	// URL is the http or https address of the event stream. Required. Its
+	// query parameters are kept, except those that Request.Query replaces.
 	URL string
+
+	// SendURL is where the stream's Send POSTs its data, http or https,
+	// with Request.Query applied. Default URL. A SendURL that is not an
+	// absolute http or https URL fails Open with a permanent *Error. The
+	// POST goes through the request's client with its Timeout, if any,
+	// which the event stream itself does without.
+	SendURL string
 
 	// HandshakeTimeout bounds the wait for the response headers; it never
 	// applies to the stream that follows. Zero means 10 seconds; a negative
@@ -55,24 +72,32 @@ var _ Transport = (*SSE)(nil)
 // Name returns NameSSE.
 func (s *SSE) Name() string { return NameSSE }
 
-// Open sends the GET request, with Last-Event-ID set to req.Cursor when there
-// is one, and returns once the response headers have arrived. A 200 answer
-// of type text/event-stream opens the stream; another type is Unsupported
-// (ErrBadContentType), 204 is EndOfStream, and other statuses are classified
-// by ClassifyStatus with their Retry-After. Headers in req.Header override
-// the default Accept and Cache-Control.
+// Open sends the GET request, with req.Query in its URL and Last-Event-ID set
+// to req.Cursor when there is one, and returns once the response headers
+// have arrived. A 200 answer of type text/event-stream opens the stream;
+// another type is Unsupported (ErrBadContentType), 204 is EndOfStream, and
+// other statuses are classified by ClassifyStatus with their Retry-After.
+// Headers in req.Header override the default Accept and Cache-Control.
 func (s *SSE) Open(ctx context.Context, req Request) (Stream, error) {
 	u, err := parseHTTPURL(s.URL)
 	if err != nil {
 		return nil, &Error{Transport: NameSSE, Op: "open", Class: Permanent, Err: err}
 	}
+	target, perr := sendTarget(NameSSE, s.SendURL, u, req.Query)
+	if perr != nil {
+		return nil, perr
+	}
 	client, handshake := sseHTTPClient(req.httpClient(), s.HandshakeTimeout)
 
-	rctx, cancel := context.WithCancel(ctx)
-	hreq, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
+	// life outlasts the request, which a failure or a stop of the stream
+	// cancels, to bound Send until the stream is closed.
+	life, end := context.WithCancelCause(ctx)
+	rctx, cancel := context.WithCancel(life)
+	abort := func() { cancel(); end(net.ErrClosed) }
+	hreq, err := http.NewRequestWithContext(rctx, http.MethodGet, withQuery(u, req.Query).String(), nil)
 	if err != nil {
-		cancel()
-		return nil, &Error{Transport: NameSSE, Op: "open", Class: Permanent, Err: err}
+		abort()
+		return nil, redactQuery(&Error{Transport: NameSSE, Op: "open", Class: Permanent, Err: err}, req.Query)
 	}
 	sseSetHeaders(hreq.Header, req)
 
@@ -92,21 +117,22 @@ func (s *SSE) Open(ctx context.Context, req Request) (Stream, error) {
 		if resp != nil {
 			resp.Body.Close()
 		}
-		cancel()
+		abort()
 		switch {
 		case timedOut && ctx.Err() != nil:
 			err = ctx.Err()
 		case timedOut:
 			err = fmt.Errorf("no response headers within %v: %w", handshake, context.DeadlineExceeded)
 		}
-		return nil, sseOpenError(err)
+		return nil, redactQuery(sseOpenError(err), req.Query)
 	}
 	if e := sseCheckResponse(resp); e != nil {
 		resp.Body.Close()
-		cancel()
+		abort()
 		return nil, e
 	}
-	return newSSEStream(resp.Body, cancel, req), nil
+	sender := newHTTPSender(NameSSE, target, withRedirectCheck(req.httpClient()), req, life)
+	return newSSEStream(resp.Body, cancel, end, sender, req), nil
 }
 
 // sseHTTPClient returns a shallow copy of c without a Timeout, which would

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tmaxmax/go-sse"
 )
 
 // pushBound bounds every wait in these tests, so that a bug fails instead of
@@ -547,5 +550,129 @@ func TestSSE_Push_savesAGoroutine(t *testing.T) {
 	if extra := next - push; extra < streams/2 || extra > streams*3/2 {
 		t.Fatalf("Next costs %d goroutines more than Push over %d streams, want about %d",
 			extra, streams, streams)
+	}
+}
+
+// pushBoth reads the stream that open returns to its end through Next, then
+// a second one through Push, and checks that both give want and end alike
+// with a transient error matching end.
+func pushBoth(t *testing.T, open func() Stream, want []Message, end error) {
+	t.Helper()
+	pulled, nextErr := pushNextAll(t, open())
+	pushed, pushErr := pushAll(t, open())
+	pushSameMessages(t, "Next", pulled, want)
+	pushSameMessages(t, "Push", pushed, want)
+	ne := wantErr(t, nextErr, Transient, end)
+	pe := wantErr(t, pushErr, Transient, end)
+	if pe.Error() != ne.Error() {
+		t.Fatalf("Push ended with %v, Next with %v", pe, ne)
+	}
+}
+
+func TestSSE_decoder(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		parts []string
+		want  []Message
+	}{
+		{
+			name: "several messages from one event",
+			parts: []string{
+				"event: tick\ndata: [{\"id\":\"a\",\"data\":1},{\"id\":\"b\",\"event\":\"own\",\"data\":2},{\"data\":3}]\n\n",
+				"data: {\"id\":\"c\",\"data\":4}\n\n",
+			},
+			want: []Message{
+				{ID: "a", Event: "tick", Data: []byte("1")},
+				{ID: "b", Event: "own", Data: []byte("2")},
+				{Event: "tick", Data: []byte("3")},
+				{ID: "c", Data: []byte("4")},
+			},
+		},
+		{
+			name: "events with an id line are left alone",
+			parts: []string{
+				"id: 5\ndata: {\"id\":\"z\",\"data\":3}\n\n",
+				"data: {\"id\":\"y\",\"data\":4}\n\n", // no id line: decoded
+				"id: 6\nevent: e\ndata: [{\"id\":\"x\"}]\n\n",
+			},
+			want: []Message{
+				{ID: "5", Data: []byte(`{"id":"z","data":3}`)},
+				{ID: "y", Data: []byte("4")},
+				{ID: "6", Event: "e", Data: []byte(`[{"id":"x"}]`)},
+			},
+		},
+		{
+			name: "undecodable events are delivered as they came",
+			parts: []string{
+				"event: note\ndata: not json\n\n",
+				"event: empty\ndata: []\n\n",
+				"data: {\"id\":\"ok\",\"data\":true}\n\n",
+				"data: [{\"id\":{\"bad\":1}}]\n\n",
+			},
+			want: []Message{
+				{Event: "note", Data: []byte("not json")},
+				{Event: "empty", Data: []byte("[]")},
+				{ID: "ok", Data: []byte("true")},
+				{Data: []byte(`[{"id":{"bad":1}}]`)},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := sseServer(t, streamHandler(tc.parts...))
+			open := func() Stream { return openSSE(t, &SSE{URL: srv.URL}, Request{Decoder: DecodeJSON}) }
+			pushBoth(t, open, tc.want, errSSEServerClosed)
+		})
+	}
+}
+
+func TestSSE_decoder_tooLarge(t *testing.T) {
+	// A decoder may find more than the event held: each of its messages is
+	// held to the limit, and those before the first one over it are
+	// delivered.
+	grow := func(b []byte) ([]Message, error) {
+		return []Message{{ID: "small", Data: []byte("ok")}, {ID: "big", Data: bytes.Repeat(b, 3)}}, nil
+	}
+	srv := sseServer(t, streamHandler("data: 0123456789\n\n", "data: after\n\n"))
+	open := func() Stream { return openSSE(t, &SSE{URL: srv.URL}, Request{Decoder: grow, MaxMessageSize: 16}) }
+	pushBoth(t, open, []Message{{ID: "small", Data: []byte("ok")}}, ErrMessageTooLarge)
+}
+
+func TestSSE_decoder_closeWithMessagesLeft(t *testing.T) {
+	srv := sseServer(t, pushSilentAfter(nil, "data: [{\"id\":\"1\"},{\"id\":\"2\"}]\n\n"))
+	t.Run("Next", func(t *testing.T) {
+		st := openSSE(t, &SSE{URL: srv.URL}, Request{Decoder: DecodeJSON})
+		wantMsg(t, st, Message{ID: "1"})
+		st.Close()
+		_, err := nextMsg(t, st)
+		wantErr(t, err, Transient, net.ErrClosed)
+	})
+	t.Run("Push", func(t *testing.T) {
+		st := openSSE(t, &SSE{URL: srv.URL}, Request{Decoder: DecodeJSON})
+		var msgs []Message
+		var err error
+		pushWithin(t, "Push", func() {
+			err = st.(Pusher).Push(func(m Message) bool {
+				msgs = append(msgs, m)
+				st.Close()
+				return true
+			})
+		})
+		wantErr(t, err, Transient, net.ErrClosed)
+		pushSameMessages(t, "Push", msgs, []Message{{ID: "1"}})
+	})
+}
+
+func TestSSE_messages_allocs(t *testing.T) {
+	// Without a decoder, an event costs its Data and nothing more: Push is
+	// the hot path.
+	s := &sseStream{max: DefaultMaxMessageSize}
+	ev := sse.Event{Type: "tick", Data: "payload"}
+	if n := testing.AllocsPerRun(100, func() {
+		msgs, err := s.messages(ev)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("messages = %v, %v", msgs, err)
+		}
+	}); n > 1 {
+		t.Fatalf("%v allocations per event, want at most 1", n)
 	}
 }

@@ -46,11 +46,17 @@ const (
 // touch the body, and checks closed before it lets the parser read again.
 // Close cancels the request, which ends a pending read, then waits until
 // reading is off before it halts the tap and closes the body.
+//
+// Send shares nothing with the consumer: it POSTs through the sender, which
+// holds only what Open set and the stream's life, which Close ends.
 type sseStream struct {
 	mu      sync.Mutex
 	idle    sync.Cond // signalled when reading goes off; its L is &mu
 	body    io.ReadCloser
-	cancel  context.CancelFunc
+	cancel  context.CancelFunc      // cancels the request
+	end     context.CancelCauseFunc // ends the stream's life, bounding Send
+	sender  httpSender
+	decoder Decoder // Request.Decoder, for the data of events without id
 	tap     *sseTap
 	max     int64
 	limit   int         // the parser's bound on one event, fields included
@@ -58,8 +64,11 @@ type sseStream struct {
 	reading bool        // Push's parser may be using the body; guarded by mu
 	next    func() (sse.Event, error, bool)
 	stop    func()
-	lastID  string // the LastEventID of the previous event; the consumer's own
-	err     error  // set once the stream has ended; guarded by mu
+	lastID  string    // the LastEventID of the previous event; the consumer's own
+	out     []Message // the messages of the last event; the consumer's own
+	queue   []Message // messages of an event that Next has yet to return; guarded by mu
+	pending error     // failure to report once queue is empty; guarded by mu
+	err     error     // set once the stream has ended; guarded by mu
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -68,10 +77,14 @@ type sseStream struct {
 var (
 	_ Stream = (*sseStream)(nil)
 	_ Pusher = (*sseStream)(nil)
+	_ Sender = (*sseStream)(nil)
 )
 
-func newSSEStream(body io.ReadCloser, cancel context.CancelFunc, req Request) *sseStream {
-	s := &sseStream{body: body, cancel: cancel, max: req.maxMessageSize()}
+// newSSEStream reads events from body; cancel cancels its request, and end
+// the life that sender's POSTs are bound to.
+func newSSEStream(body io.ReadCloser, cancel context.CancelFunc, end context.CancelCauseFunc, sender httpSender, req Request) *sseStream {
+	s := &sseStream{body: body, cancel: cancel, end: end, sender: sender,
+		decoder: req.Decoder, max: req.maxMessageSize()}
 	s.idle.L = &s.mu
 	s.tap = newSSETap(body, req.Heartbeat, cancel)
 	s.limit = math.MaxInt
@@ -106,26 +119,51 @@ func (s *sseStream) claim(by sseConsumer) error {
 		Err: fmt.Errorf("%w: %s", errSSEConsumer, what)}
 }
 
-// message turns a parsed event into a Message, or into the reason to end the
-// stream when its data is over the limit. A Message's ID is the event's
-// LastEventID when it changed since the previous event of this stream (or is
-// the first id seen), and empty otherwise, so an event without an id field
-// never inherits one.
-func (s *sseStream) message(ev sse.Event) (Message, error) {
+// messages turns a parsed event into the messages it delivers, in order,
+// followed by the reason to end the stream when a message's data is over
+// the limit (the messages before it are delivered first). A Message's ID is
+// the event's LastEventID when it changed since the previous event of this
+// stream (or is the first id seen), and empty otherwise, so an event without
+// an id field never inherits one.
+//
+// Such an event is decoded when the stream has a Decoder: its messages, each
+// with the event's type unless it names its own, replace the event, unless
+// the Decoder fails or finds none, in which case the event is delivered as
+// it came. Without a Decoder, the result is s.out, reused by the next call,
+// so that an event costs no more than its Data.
+func (s *sseStream) messages(ev sse.Event) ([]Message, error) {
 	if int64(len(ev.Data)) > s.max {
-		return Message{}, fmt.Errorf("%w: event data of %d bytes, limit %d",
-			ErrMessageTooLarge, len(ev.Data), s.max)
+		return nil, sseTooLarge("event data", len(ev.Data), s.max)
 	}
 	msg := Message{Event: ev.Type, Data: []byte(ev.Data)}
 	if ev.LastEventID != s.lastID {
 		msg.ID, s.lastID = ev.LastEventID, ev.LastEventID
+	} else if s.decoder != nil {
+		if msgs, err := s.decoder(msg.Data); err == nil && len(msgs) > 0 {
+			for i := range msgs {
+				if msgs[i].Event == "" {
+					msgs[i].Event = ev.Type
+				}
+				if int64(len(msgs[i].Data)) > s.max {
+					return msgs[:i], sseTooLarge("decoded message data", len(msgs[i].Data), s.max)
+				}
+			}
+			return msgs, nil
+		}
 	}
-	return msg, nil
+	s.out = append(s.out[:0], msg)
+	return s.out, nil
 }
 
-// Next returns the next event. Go-sse dispatches an event at a blank line
-// when it had a data, event or id field; a block with only a retry field or
-// comments is not an event. IDs follow the rule described on message.
+// sseTooLarge is the reason to end a stream on a message of n bytes.
+func sseTooLarge(what string, n int, limit int64) error {
+	return fmt.Errorf("%w: %s of %d bytes, limit %d", ErrMessageTooLarge, what, n, limit)
+}
+
+// Next returns the next message: an event, or one of the messages decoded
+// from an event. Go-sse dispatches an event at a blank line when it had a
+// data, event or id field; a block with only a retry field or comments is
+// not an event. IDs and decoding follow the rules described on messages.
 //
 // Cancelling ctx ends the stream, as it must abort the pending read. On a
 // stream handed to Push, Next returns a transient *Error and does nothing.
@@ -141,6 +179,15 @@ func (s *sseStream) Next(ctx context.Context) (Message, error) {
 	if s.closed.Load() || ctx.Err() != nil {
 		return Message{}, s.finish(ctx.Err(), nil)
 	}
+	if len(s.queue) > 0 {
+		m := s.queue[0]
+		s.queue[0] = Message{}
+		s.queue = s.queue[1:]
+		return m, nil
+	}
+	if s.pending != nil {
+		return Message{}, s.fail(s.pending)
+	}
 	if s.next == nil {
 		s.next, s.stop = iter.Pull2(s.events())
 	}
@@ -150,15 +197,17 @@ func (s *sseStream) Next(ctx context.Context) (Message, error) {
 	if err != nil || !ok {
 		return Message{}, s.finish(ctx.Err(), err)
 	}
-	msg, err := s.message(ev)
-	if err != nil {
+	msgs, err := s.messages(ev)
+	if len(msgs) == 0 {
 		return Message{}, s.fail(err)
 	}
-	return msg, nil
+	s.queue = append(s.queue[:0], msgs[1:]...)
+	s.pending = err
+	return msgs[0], nil
 }
 
-// Push implements Pusher: it hands each event to yield, in order, converted
-// and checked exactly as Next does, from the caller's goroutine and without
+// Push implements Pusher: it hands each message to yield, in order, converted,
+// decoded and checked exactly as Next does, from the caller's goroutine and without
 // the coroutine that Next needs. It returns the *Error that ended the
 // stream, the one Next would have returned, or nil once yield returns false,
 // which also cancels the request. Close unblocks a Push waiting for bytes,
@@ -184,25 +233,33 @@ func (s *sseStream) Push(yield func(Message) bool) error {
 
 	var parseErr, tooLarge error
 	stopped := false
+events:
 	for ev, err := range s.events() {
 		if err != nil {
 			parseErr = err
 			break
 		}
-		msg, err := s.message(ev)
+		msgs, err := s.messages(ev)
+		if len(msgs) > 0 {
+			if !s.handOff() {
+				break // closed: hand nothing more over
+			}
+			for i, msg := range msgs {
+				if i > 0 && s.closed.Load() {
+					break events // closed while yield ran
+				}
+				if !yield(msg) {
+					stopped = true
+					break events
+				}
+			}
+			if err == nil && !s.resume() {
+				break // closed while yield ran: the parser must not read again
+			}
+		}
 		if err != nil {
 			tooLarge = err
 			break
-		}
-		if !s.handOff() {
-			break // closed: hand nothing more over
-		}
-		if !yield(msg) {
-			stopped = true
-			break
-		}
-		if !s.resume() {
-			break // closed while yield ran: the parser must not read again
 		}
 	}
 
@@ -278,18 +335,28 @@ func (s *sseStream) fail(err error) error {
 	return e
 }
 
-// Close cancels the request, waits until a pending Next or Push no longer
-// reads the body (a Push inside its yield is not waited for), stops the
-// parser and closes the body. It is idempotent and always returns nil.
+// Send implements Sender: it POSTs data to the transport's SendURL (see
+// httpSender.send). It does not wait for Next or Push, and fails without
+// sending once the stream has been closed.
+func (s *sseStream) Send(ctx context.Context, data []byte, key string) error {
+	return s.sender.send(ctx, data, key)
+}
+
+// Close cancels the request and any Send in flight, waits until a pending
+// Next or Push no longer reads the body (a Push inside its yield is not
+// waited for), stops the parser and closes the body. It is idempotent and
+// always returns nil.
 func (s *sseStream) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.end(net.ErrClosed)
 		s.cancel()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for s.reading {
 			s.idle.Wait()
 		}
+		s.queue = nil
 		if s.stop != nil {
 			s.stop()
 		}

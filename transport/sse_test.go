@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -448,4 +449,18 @@ func TestSSE_Next_contextEnds(t *testing.T) {
 	defer cancel()
 	_, err := st.Next(ctx)
 	wantErr(t, err, Transient, context.DeadlineExceeded)
+}
+
+func TestSSE_Open_query(t *testing.T) {
+	got := make(chan url.Values, 1)
+	srv := sseServer(t, func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.Query()
+		streamHandler()(w, r)
+	})
+	q := url.Values{"token": {"new"}, "extra": {"x", "y"}}
+	openSSE(t, &SSE{URL: srv.URL + "/events?token=old&token=older&topic=a"}, Request{Query: q, Cursor: "5"})
+	want := url.Values{"token": {"new"}, "extra": {"x", "y"}, "topic": {"a"}}
+	if h := <-got; h.Encode() != want.Encode() {
+		t.Fatalf("query %v, want %v (the cursor travels as Last-Event-ID)", h, want)
+	}
 }
