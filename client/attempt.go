@@ -48,6 +48,10 @@ func (sv *supervisor) credentials(ctx context.Context, hook func(context.Context
 		return Credentials{}, &transport.Error{Transport: "credentials", Op: "open", Class: transport.Transient, Err: err}
 	}
 	sv.s.secrets.addCredentials(c)
+	if err := checkHeader(c.Header); err != nil {
+		// No request can carry it: retrying would loop for ever.
+		return Credentials{}, &transport.Error{Transport: "credentials", Op: "open", Class: transport.Permanent, Err: err}
+	}
 	return c, nil
 }
 

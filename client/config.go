@@ -176,6 +176,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxAttempts < 0 {
 		return c, fmt.Errorf("%w: negative MaxAttempts", ErrInvalidConfig)
 	}
+	if err := checkHeader(c.Header); err != nil {
+		return c, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
 	if c.Header != nil {
 		c.Header = c.Header.Clone()
 	}
