@@ -5,6 +5,10 @@ import (
 	"strings"
 )
 
+// minSecretLen is the length below which a value is not treated as a
+// secret: replacing "1" everywhere would garble the error instead.
+const minSecretLen = 4
+
 // redacted is an error whose text has had secrets replaced; it unwraps to
 // the original, so errors.Is and errors.As still see the whole chain.
 type redacted struct {
@@ -26,7 +30,7 @@ func redactQuery(e *Error, query url.Values) *Error {
 	var secrets []string
 	for _, vs := range query {
 		for _, v := range vs {
-			if v != "" {
+			if len(v) >= minSecretLen {
 				secrets = append(secrets, v, url.QueryEscape(v))
 			}
 		}
