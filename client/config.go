@@ -139,6 +139,11 @@ func (c Config) withDefaults() (Config, error) {
 		if t == nil {
 			return c, fmt.Errorf("%w: transport %d is nil", ErrInvalidConfig, i)
 		}
+		if v, ok := t.(transport.Validator); ok {
+			if err := v.Validate(); err != nil {
+				return c, fmt.Errorf("%w: transport %d: %v", ErrInvalidConfig, i, err)
+			}
+		}
 	}
 	if c.Backoff == nil {
 		c.Backoff = backoff.Exponential{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 
@@ -60,4 +61,15 @@ func TestCredentials_invalidHeaderIsPermanent(t *testing.T) {
 			t.Fatalf("%d attempts with a header that cannot be sent", srv.opens)
 		}
 	})
+}
+
+func TestSubscribe_badURLOnALowerRungIsInvalidConfig(t *testing.T) {
+	_, err := Subscribe(context.Background(), Config{Transports: []transport.Transport{
+		&transport.WebSocket{URL: "ws://127.0.0.1:1/ws"},
+		&transport.SSE{URL: "htp://127.0.0.1:1/sse"},
+		&transport.LongPoll{URL: "http://127.0.0.1:1/long"},
+	}})
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "sse") {
+		t.Fatalf("Subscribe = %v, want ErrInvalidConfig naming sse", err)
+	}
 }

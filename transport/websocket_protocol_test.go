@@ -326,3 +326,29 @@ func TestWebSocket_CloseClass(t *testing.T) {
 		t.Fatalf("status %d, want 3501", te.StatusCode)
 	}
 }
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tr   Validator
+		ok   bool
+	}{
+		{"ws", &WebSocket{URL: "ws://h/ws"}, true},
+		{"ws over https", &WebSocket{URL: "https://h/ws"}, true},
+		{"ws bad scheme", &WebSocket{URL: "htp://h/ws"}, false},
+		{"ws no host", &WebSocket{URL: "ws:///ws"}, false},
+		{"sse", &SSE{URL: "http://h/sse"}, true},
+		{"sse bad scheme", &SSE{URL: "htp://h/sse"}, false},
+		{"sse bad send URL", &SSE{URL: "http://h/sse", SendURL: "ftp://h/x"}, false},
+		{"longpoll", &LongPoll{URL: "https://h/long", SendURL: "https://h/send"}, true},
+		{"longpoll relative", &LongPoll{URL: "/long"}, false},
+		{"poll", &Poll{URL: "http://h/poll"}, true},
+		{"poll empty", &Poll{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.tr.Validate(); (err == nil) != tc.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
