@@ -5,6 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +19,22 @@ import (
 	"github.com/anysub/anysub/internal/testserver"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+// TestMain runs the tests, removes the command built by the binary tests,
+// and then fails the run if goroutines leaked, as leakcheck.Main does.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		if leaked := leakcheck.Check(leakcheck.Grace); leaked != "" {
+			fmt.Fprintf(os.Stderr, "leakcheck: goroutines still running after the tests:\n\n%s\n", leaked)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // syncBuffer is a bytes.Buffer safe for the command's concurrent writers.
 type syncBuffer struct {
@@ -208,5 +227,41 @@ func TestPrinter_nonJSONDataIsAString(t *testing.T) {
 		`{"id":"8","event":"","data":[1,2],"transport":"poll"}` + "\n"
 	if out.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+func TestRun_sendEndsWithTheRunWhileStdinStaysOpen(t *testing.T) {
+	srv := newServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	in, feed := io.Pipe()
+	defer feed.Close()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runWithInput(ctx, []string{"-n", "1", "-ws", srv.WebSocketURL(), "-send"}, in, &out, &errOut)
+	}()
+	if _, err := io.WriteString(feed, "ping\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.WaitSent(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	srv.Publish("tick", []byte(`1`))
+	// The run ends on -n although stdin never does; the sender reading it
+	// is stopped and waited for (the leak check would see it otherwise).
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d; stderr:\n%s", code, errOut.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("run did not end; stderr:\n%s", errOut.String())
+	}
+	if got := srv.Sent(); len(got) != 1 || string(got[0].Body) != "ping" {
+		t.Fatalf("sent %+v", got)
+	}
+	if out.String() != "websocket id=1 event=tick 1\n" {
+		t.Fatalf("stdout %q", out.String())
 	}
 }

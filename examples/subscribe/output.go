@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,10 +15,11 @@ import (
 // printer writes messages to stdout and state changes to stderr, one line
 // each, as text or as JSON objects. It is safe for concurrent use.
 type printer struct {
-	mu     sync.Mutex
-	stdout io.Writer
-	stderr io.Writer
-	json   bool
+	mu      sync.Mutex
+	stdout  io.Writer
+	stderr  io.Writer
+	json    bool
+	secrets []string // never written to stderr (the tokens of -auth-cmd)
 }
 
 func newPrinter(stdout, stderr io.Writer, asJSON bool) *printer {
@@ -63,12 +65,12 @@ func (p *printer) event(e client.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.json {
-		fmt.Fprintf(p.stderr, "%s anysub: %s\n", e.Time.Format("15:04:05.000"), e)
+		fmt.Fprintf(p.stderr, "%s anysub: %s\n", e.Time.Format("15:04:05.000"), p.scrub(e.String()))
 		return
 	}
 	je := jsonEvent{State: e.Kind.String(), Transport: e.Transport, From: e.From, To: e.To, Time: e.Time.Format(time.RFC3339Nano)}
 	if e.Err != nil {
-		je.Error = e.Err.Error()
+		je.Error = p.scrub(e.Err.Error())
 	}
 	if e.Kind == client.EventDisconnected {
 		ms := e.RetryIn.Milliseconds()
@@ -77,11 +79,63 @@ func (p *printer) event(e client.Event) {
 	p.writeJSON(p.stderr, je)
 }
 
+// sendState prints the outcome of sending one line of -send, in the shape
+// of a state change: state is "sent" or "send-failed" (with err).
+func (p *printer) sendState(state, transport string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if !p.json {
+		line := state + " " + transport
+		if err != nil {
+			line += ": " + err.Error()
+		}
+		fmt.Fprintf(p.stderr, "%s anysub: %s\n", now.Format("15:04:05.000"), p.scrub(line))
+		return
+	}
+	je := jsonEvent{State: state, Transport: transport, Time: now.Format(time.RFC3339Nano)}
+	if err != nil {
+		je.Error = p.scrub(err.Error())
+	}
+	p.writeJSON(p.stderr, je)
+}
+
+// addSecret makes s a value that stderr never shows.
+func (p *printer) addSecret(s string) {
+	if len(s) < 4 {
+		return // too short to be a credential; scrubbing it would garble text
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, have := range p.secrets {
+		if have == s {
+			return
+		}
+	}
+	p.secrets = append(p.secrets, s)
+	if n := len(p.secrets) - maxPrinterSecrets; n > 0 {
+		p.secrets = append(p.secrets[:0], p.secrets[n:]...)
+	}
+}
+
+// maxPrinterSecrets bounds how many tokens the printer remembers: the last
+// ones, so that a token rotated every few seconds does not grow the list
+// for ever.
+const maxPrinterSecrets = 64
+
+// scrub returns s with every secret replaced. It runs with mu held.
+func (p *printer) scrub(s string) string {
+	for _, v := range p.secrets {
+		s = strings.ReplaceAll(s, v, "REDACTED")
+	}
+	return s
+}
+
 // note prints a line of the command's own on stderr.
 func (p *printer) note(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	msg := fmt.Sprintf(format, args...)
+	msg := p.scrub(fmt.Sprintf(format, args...))
 	if p.json {
 		p.writeJSON(p.stderr, map[string]string{"note": msg})
 		return
@@ -93,11 +147,12 @@ func (p *printer) note(format string, args ...any) {
 func (p *printer) failure(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	msg := p.scrub(err.Error())
 	if p.json {
-		p.writeJSON(p.stderr, map[string]string{"state": "failed", "error": err.Error()})
+		p.writeJSON(p.stderr, map[string]string{"state": "failed", "error": msg})
 		return
 	}
-	fmt.Fprintln(p.stderr, "subscribe: subscription failed:", err)
+	fmt.Fprintln(p.stderr, "subscribe: subscription failed:", msg)
 }
 
 func (p *printer) writeJSON(w io.Writer, v any) {
