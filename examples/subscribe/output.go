@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/anysub/anysub/client"
 )
@@ -53,11 +54,33 @@ func (p *printer) message(m client.Message) {
 		fmt.Fprintf(p.stdout, "%-9s id=%s event=%s %s\n", m.Transport, m.ID, m.Event, m.Data)
 		return
 	}
-	var data any = string(m.Data)
-	if json.Valid(m.Data) {
-		data = json.RawMessage(m.Data)
+	p.writeJSON(p.stdout, jsonMessage{ID: m.ID, Event: m.Event, Data: jsonData(m.Data), Transport: m.Transport})
+}
+
+// jsonData is how data appears in a -json line: as JSON when it is JSON,
+// as a string otherwise. Every line must be valid UTF-8 whatever the server
+// sent: encoding/json replaces each invalid byte of a string with U+FFFD, and
+// JSON data holding invalid bytes (necessarily inside its strings, or it
+// would not be valid) gets the same replacement, keeping everything else as
+// sent.
+func jsonData(b []byte) any {
+	switch {
+	case !json.Valid(b):
+		return string(b)
+	case utf8.Valid(b):
+		return json.RawMessage(b)
 	}
-	p.writeJSON(p.stdout, jsonMessage{ID: m.ID, Event: m.Event, Data: data, Transport: m.Transport})
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			out = append(out, "\ufffd"...)
+		} else {
+			out = append(out, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return json.RawMessage(out)
 }
 
 // event prints one state change.
