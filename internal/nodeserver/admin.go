@@ -75,6 +75,11 @@ func (s *Server) Requests(ctx context.Context, path string) (int, error) {
 // call makes one admin request, sending in as JSON when it is not nil and
 // decoding a 2xx answer into out when out is not nil.
 func (s *Server) call(ctx context.Context, method, path string, in, out any) error {
+	return callJSON(ctx, s.admin, s.URL(), method, path, in, out)
+}
+
+// callJSON is call for any server: c makes the request to base+path.
+func callJSON(ctx context.Context, c *http.Client, base, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -83,14 +88,14 @@ func (s *Server) call(ctx context.Context, method, path string, in, out any) err
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.URL()+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
 	if err != nil {
 		return fmt.Errorf("nodeserver: %s %s: %w", method, path, err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := s.admin.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return fmt.Errorf("nodeserver: %s %s: %w", method, path, err)
 	}

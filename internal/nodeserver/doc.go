@@ -14,6 +14,13 @@
 // Options.LogFile the log survives Kill and Restart, so a subscription can be
 // checked for resuming with no gap and no repeat across a server crash.
 //
+// StartDialects runs dialects.js instead: three servers on one port whose
+// protocols are those of Node.js tutorial servers rather than anysub's
+// defaults (a chat that wants a login frame first, a board with subscribe
+// requests and application pings, a feed whose ids are in "u" and whose
+// cursor parameter is "after"), to check that the client's hooks are enough
+// to follow them.
+//
 // The Go files build without Node.js. Using them needs node (version 20 or
 // later) on PATH and the pinned packages installed once:
 //

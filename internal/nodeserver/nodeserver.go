@@ -7,13 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -92,15 +89,9 @@ func Dir() string {
 // requests, or when ctx ends. It fails with an error naming the fix when node
 // is missing or its packages are not installed.
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	node, err := exec.LookPath("node")
+	node, dir, err := lookNode()
 	if err != nil {
-		return nil, fmt.Errorf("nodeserver: node not found on PATH (install Node.js 20 or later): %w", err)
-	}
-	dir := Dir()
-	for _, pkg := range []string{"express", "ws"} {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
-			return nil, fmt.Errorf("nodeserver: package %s is not installed in %s (run: npm ci --prefix internal/nodeserver)", pkg, dir)
-		}
+		return nil, err
 	}
 	if opts.Port < 0 || opts.Port > 65535 {
 		return nil, fmt.Errorf("nodeserver: bad port %d", opts.Port)
@@ -156,18 +147,13 @@ func (s *Server) args() []string {
 
 // startLocked starts a process and waits for its listening line. s.mu is held.
 func (s *Server) startLocked(ctx context.Context) error {
-	p, err := spawn(s.node, s.dir, s.args(), s.opts.Stdout, s.opts.Stderr)
+	p, err := spawn(s.node, s.dir, "server.js", s.args(), s.opts.Stdout, s.opts.Stderr)
 	if err != nil {
 		return err
 	}
-	var addr string
-	select {
-	case addr = <-p.ready:
-	case <-p.done:
-		return p.failure()
-	case <-ctx.Done():
-		_ = p.kill()
-		return fmt.Errorf("nodeserver: waiting for node to listen: %w", ctx.Err())
+	addr, err := p.listening(ctx)
+	if err != nil {
+		return err
 	}
 	_, portText, err := net.SplitHostPort(addr)
 	port, perr := strconv.Atoi(portText)
@@ -251,15 +237,5 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.proc = nil
-	if err := p.signal(syscall.SIGTERM); err != nil {
-		return errors.Join(err, p.kill())
-	}
-	t := time.NewTimer(stopGrace)
-	defer t.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-t.C:
-		return p.kill()
-	}
+	return p.stop(stopGrace)
 }

@@ -2,14 +2,17 @@ package nodeserver
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // shellScript raises the open-files soft limit to the hard limit (Go restores
@@ -29,15 +32,16 @@ type proc struct {
 	stderr *tail
 }
 
-// spawn starts node with args in dir. stdout and stderr receive the
-// process's output (the listening line excepted); neither may be nil.
-func spawn(node, dir string, args []string, stdout, stderr io.Writer) (*proc, error) {
+// spawn starts node running script (a file in dir) with args. stdout and
+// stderr receive the process's output (the listening line excepted); neither
+// may be nil.
+func spawn(node, dir, script string, args []string, stdout, stderr io.Writer) (*proc, error) {
 	p := &proc{
 		ready:  make(chan string, 1),
 		done:   make(chan struct{}),
 		stderr: &tail{max: 4096},
 	}
-	shArgs := append([]string{"-c", shellScript, node, "server.js", "--parent-pipe"}, args...)
+	shArgs := append([]string{"-c", shellScript, node, script, "--parent-pipe"}, args...)
 	p.cmd = exec.Command("/bin/sh", shArgs...)
 	p.cmd.Dir = dir
 	p.cmd.Stderr = io.MultiWriter(p.stderr, lenient{stderr})
@@ -72,6 +76,53 @@ func (p *proc) run(out io.Reader, fwd io.Writer) {
 		}
 	}
 	p.err = p.cmd.Wait()
+}
+
+// listening waits for the address the process announces. If the process
+// exits first, or ctx ends (the process is then killed), it fails.
+func (p *proc) listening(ctx context.Context) (string, error) {
+	select {
+	case addr := <-p.ready:
+		return addr, nil
+	case <-p.done:
+		return "", p.failure()
+	case <-ctx.Done():
+		_ = p.kill()
+		return "", fmt.Errorf("nodeserver: waiting for node to listen: %w", ctx.Err())
+	}
+}
+
+// stop asks the process to end with SIGTERM, kills it if it has not ended
+// after grace, and returns once it and its goroutine are gone.
+func (p *proc) stop(grace time.Duration) error {
+	if err := p.signal(syscall.SIGTERM); err != nil {
+		return errors.Join(err, p.kill())
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return nil
+	case <-t.C:
+		return p.kill()
+	}
+}
+
+// lookNode returns the node binary and the directory of the scripts, or an
+// error naming the fix when node is missing or the packages the scripts
+// need are not installed.
+func lookNode() (node, dir string, err error) {
+	node, err = exec.LookPath("node")
+	if err != nil {
+		return "", "", fmt.Errorf("nodeserver: node not found on PATH (install Node.js 20 or later): %w", err)
+	}
+	dir = Dir()
+	for _, pkg := range []string{"express", "ws"} {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
+			return "", "", fmt.Errorf("nodeserver: package %s is not installed in %s (run: npm ci --prefix internal/nodeserver)", pkg, dir)
+		}
+	}
+	return node, dir, nil
 }
 
 // signal sends sig unless the process has already gone.
