@@ -30,6 +30,17 @@ const (
 	EventEnded
 	// EventFailed: the subscription failed permanently with Err.
 	EventFailed
+	// EventReset: a message on Transport reused the id ID of an earlier,
+	// different message from the same transport: the server's log was
+	// reset (a restart with a fresh log numbers from 1 again), or it
+	// changed a message. The message is delivered, not dropped as a
+	// duplicate; so is every later one that reuses an id with new content.
+	// Reported once per connection.
+	EventReset
+	// EventSkipped: the message ID, over MaxMessageSize, failed every
+	// attempt (the server sends it first each time) and was skipped: the
+	// subscription resumes after it. Err says why it could not be read.
+	EventSkipped
 	// EventPaused: Pause closed the connection; nothing is read until Resume.
 	EventPaused
 	// EventResumed: Resume was called; the subscription reconnects from its
@@ -49,6 +60,8 @@ var eventKindNames = [...]string{
 	EventProbeFailed:  "probe-failed",
 	EventEnded:        "ended",
 	EventFailed:       "failed",
+	EventReset:        "reset",
+	EventSkipped:      "skipped",
 	EventPaused:       "paused",
 	EventResumed:      "resumed",
 	EventSendFailed:   "send-failed",
@@ -71,6 +84,7 @@ type Event struct {
 	From, To  string        // for EventDowngraded and EventUpgraded
 	Err       error         // why, for Disconnected, Downgraded, ProbeFailed, Failed
 	RetryIn   time.Duration // for EventDisconnected: the delay before the next attempt
+	ID        string        // for EventReset and EventSkipped: the message id concerned
 }
 
 // String describes the event on one line.
@@ -90,6 +104,10 @@ func (e Event) String() string {
 		return "ended"
 	case EventFailed:
 		return fmt.Sprintf("failed: %v", e.Err)
+	case EventReset:
+		return fmt.Sprintf("reset %s: id %s reused by a different message; the server's log restarted", e.Transport, e.ID)
+	case EventSkipped:
+		return fmt.Sprintf("skipped %s: message %s: %v", e.Transport, e.ID, e.Err)
 	case EventSendFailed:
 		return fmt.Sprintf("send-failed %s: %v", e.Transport, e.Err)
 	}
@@ -104,11 +122,12 @@ func (s *Subscription) emit(e Event) {
 	e.Time = time.Now()
 	e.Err = s.secrets.scrub(e.Err)
 	level := slog.LevelInfo
-	if e.Kind == EventDisconnected || e.Kind == EventProbeFailed || e.Kind == EventFailed || e.Kind == EventSendFailed {
+	switch e.Kind {
+	case EventDisconnected, EventProbeFailed, EventFailed, EventSendFailed, EventReset, EventSkipped:
 		level = slog.LevelWarn
 	}
 	s.cfg.Logger.Log(s.ctx, level, "anysub: "+e.Kind.String(),
-		"transport", e.Transport, "from", e.From, "to", e.To, "err", e.Err, "retry_in", e.RetryIn)
+		"transport", e.Transport, "from", e.From, "to", e.To, "err", e.Err, "retry_in", e.RetryIn, "id", e.ID)
 	for {
 		select {
 		case s.events <- e:

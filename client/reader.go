@@ -50,6 +50,7 @@ type reader struct {
 	windowDone chan struct{}
 
 	received atomic.Uint64 // messages taken off the stream, duplicates included
+	reused   bool          // a message on this stream reused a known id; pump's goroutine only
 }
 
 // newReader wraps stream, opened under ctx (cancel ends it). A reader made
@@ -108,7 +109,13 @@ func (r *reader) accept(m transport.Message) error {
 		r.driving = true
 	}
 	msg := Message{ID: m.ID, Event: m.Event, Data: m.Data, Transport: r.name, Received: time.Now()}
-	return s.enqueue(r.ctx, msg)
+	reused, err := s.enqueue(r.ctx, msg, r.rung)
+	if reused && !r.reused {
+		r.reused = true // once per connection: a restarted log reuses many ids
+		s.stats.resets.Add(1)
+		s.emit(Event{Kind: EventReset, Transport: r.name, ID: msg.ID})
+	}
+	return err
 }
 
 // claim asks, once, for r to take over the subscription; later calls return
@@ -139,25 +146,28 @@ func (r *reader) close() {
 	_ = r.stream.Close()
 }
 
-// enqueue puts m in the queue unless its id is in the dedupe window. The id
-// is committed to the window and the cursor only after m is in the queue, so
-// a reader stopped while blocked on a full queue leaves no trace of m and
-// the next stream resumes from before it. Only the driving reader calls
-// enqueue, so its checks and commits never interleave with another
-// reader's; SendWithID's local copies look at inflight instead (see
-// deliverLocal).
-func (s *Subscription) enqueue(ctx context.Context, m Message) error {
+// enqueue puts m, from rung, in the queue unless it repeats a message in
+// the dedupe window. A message that reuses the id of a different one is
+// queued, and reported by reused. The id is committed to the window and the
+// cursor only after m is in the queue, so a reader stopped while blocked on
+// a full queue leaves no trace of m and the next stream resumes from before
+// it. Only the driving reader calls enqueue, so its checks and commits never
+// interleave with another reader's; SendWithID's local copies look at
+// inflight instead (see deliverLocal).
+func (s *Subscription) enqueue(ctx context.Context, m Message, rung int) (reused bool, err error) {
+	mk := s.seen.markOf(&m, rung)
 	s.gate.Lock()
-	if s.seen.contains(m.ID) {
+	dup, reused := s.seen.check(m.ID, mk)
+	if dup {
 		s.gate.Unlock()
 		s.stats.duplicates.Add(1)
-		return nil
+		return false, nil
 	}
 	select {
 	case s.queue <- m: // room at once: check, queue and commit in one step
-		s.commit(m.ID)
+		s.commit(m.ID, mk)
 		s.gate.Unlock()
-		return nil
+		return reused, nil
 	default:
 	}
 	s.inflight = m.ID
@@ -168,20 +178,20 @@ func (s *Subscription) enqueue(ctx context.Context, m Message) error {
 		s.gate.Lock()
 		s.inflight = ""
 		s.gate.Unlock()
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 	s.gate.Lock()
 	s.inflight = ""
-	s.commit(m.ID)
+	s.commit(m.ID, mk)
 	s.gate.Unlock()
-	return nil
+	return reused, nil
 }
 
 // commit records id, of a message just queued, in the dedupe window and as
 // the cursor. It runs with gate held.
-func (s *Subscription) commit(id string) {
+func (s *Subscription) commit(id string, mk mark) {
 	if id != "" {
-		s.seen.add(id)
+		s.seen.add(id, mk)
 		s.cursor = id
 	}
 }
@@ -195,7 +205,7 @@ func (s *Subscription) deliverLocal(ctx context.Context, m Message) error {
 		s.gate.Unlock()
 		return nil
 	}
-	s.seen.add(m.ID)
+	s.seen.add(m.ID, mark{rung: anyRung})
 	s.gate.Unlock()
 	// The queue is closed once the subscription's context has ended and
 	// the readers are gone; local holds that close off while m is offered.

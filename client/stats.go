@@ -55,13 +55,15 @@ type Stats struct {
 	LastID        string // id of the last delivered message that had one
 	Bytes         uint64 // payload bytes received, duplicates included
 	EventsDropped uint64 // events dropped because the Events channel was full
+	Resets        uint64 // connections on which a known id came back with a different message (EventReset)
+	Skipped       uint64 // oversized messages skipped after failing every attempt (EventSkipped)
 }
 
 // counters holds the live values behind Stats.
 type counters struct {
 	messages, duplicates, reconnects atomic.Uint64
 	downgrades, upgrades, bytes      atomic.Uint64
-	eventsDropped                    atomic.Uint64
+	eventsDropped, resets, skipped   atomic.Uint64
 
 	mu        sync.Mutex
 	transport string
@@ -101,5 +103,7 @@ func (c *counters) snapshot() Stats {
 		LastID:        c.lastID,
 		Bytes:         c.bytes.Load(),
 		EventsDropped: c.eventsDropped.Load(),
+		Resets:        c.resets.Load(),
+		Skipped:       c.skipped.Load(),
 	}
 }

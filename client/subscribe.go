@@ -81,7 +81,7 @@ func Subscribe(ctx context.Context, cfg Config) (*Subscription, error) {
 		finished: make(chan struct{}),
 	}
 	if c.Cursor != "" {
-		s.seen.add(c.Cursor)
+		s.seen.add(c.Cursor, mark{rung: anyRung})
 	}
 	s.stats.setState(StateConnecting, c.Transports[0].Name())
 	s.secrets.addHeader(c.Header, c.SecretHeaders)

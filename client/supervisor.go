@@ -26,6 +26,7 @@ type supervisor struct {
 	bo       backoff.BackOff
 	attempts int // Open calls so far, for the Reconnects counter
 	failures int // consecutive failed attempts, for MaxAttempts
+	poison   poison
 
 	// authFailure is a refusal of the credentials by a stream that was
 	// open: the next attempt refreshes them with it. authRefreshed is set
@@ -234,6 +235,12 @@ func (sv *supervisor) recover(err error, delivered bool) error {
 		return io.EOF
 	case transport.Permanent:
 		return err
+	}
+	if skipped, final := sv.checkPoison(err); final != nil {
+		return final
+	} else if skipped {
+		sv.failures = 0
+		return nil // resume after the skipped message at once
 	}
 	if !delivered {
 		sv.failures++

@@ -66,6 +66,34 @@ var (
 	ErrTooManyRedirects = errors.New("transport: too many redirects")
 )
 
+// TooLargeError is the cause of a failure on a message over the size limit
+// (it matches ErrMessageTooLarge). ID is the message's id when the
+// transport could read it before giving up on the message: a poll item, a
+// WebSocket envelope whose id comes before its data; empty otherwise. The
+// client uses it to skip a message that fails every attempt.
+type TooLargeError struct {
+	ID    string
+	Size  int64 // bytes seen; at least Limit+1, the whole size when known
+	Limit int64
+	What  string // what was too large: "message", "frame", "event data", ...
+}
+
+// Error describes the message and the limit.
+func (e *TooLargeError) Error() string {
+	what := e.What
+	if what == "" {
+		what = "message"
+	}
+	msg := fmt.Sprintf("%v: %s", ErrMessageTooLarge, what)
+	if e.ID != "" {
+		msg += " " + strconv.Quote(e.ID)
+	}
+	return msg + fmt.Sprintf(" of %d bytes or more, limit %d", e.Size, e.Limit)
+}
+
+// Is reports whether target is ErrMessageTooLarge.
+func (e *TooLargeError) Is(target error) bool { return target == ErrMessageTooLarge }
+
 // Error reports why a connection attempt or a stream failed.
 //
 // It matches errors.Is against the sentinel of its class (ErrTransient,

@@ -269,7 +269,7 @@ func (s *pollStream) fetch(ctx context.Context, op string) (msgs []Message, pend
 	}
 	for i, m := range msgs {
 		if int64(len(m.Data)) > s.maxMessage {
-			return msgs[:i], s.tooLarge(op, "message of %d bytes exceeds the limit of %d", len(m.Data), s.maxMessage), nil
+			return msgs[:i], s.fail(op, &TooLargeError{ID: m.ID, Size: int64(len(m.Data)), Limit: s.maxMessage}), nil
 		}
 	}
 	return msgs, nil, nil

@@ -347,6 +347,7 @@ type wsStream struct {
 	dec     envDecoder // reused envelope decoder (it shares repeated event names)
 	decoder Decoder    // the Decoder in force, nil for the envelope
 	buf     []byte     // the last frame; reused, never aliased by a Message
+	partial []byte     // the start of a frame whose read failed
 	err     error      // the error that finished the stream
 
 	hb   Heartbeat
@@ -480,6 +481,7 @@ func (s *wsStream) readBody(r io.Reader) ([]byte, error) {
 		case err == io.EOF:
 			return buf, nil
 		case err != nil:
+			s.partial = buf // what arrived of a frame that failed, for its id
 			return nil, err
 		}
 	}
@@ -508,7 +510,7 @@ func (s *wsStream) readError(err error) *Error {
 	case context.Cause(s.life) != nil:
 		e.Err = context.Cause(s.life) // stall verdict, Next's or Open's ctx
 	case errors.Is(err, websocket.ErrMessageTooBig):
-		e.Err = fmt.Errorf("%w: over the limit of %d bytes", ErrMessageTooLarge, s.limit)
+		e.Err = &TooLargeError{ID: s.partialID(), Size: s.limit + 1, Limit: s.limit, What: "frame"}
 	case code == websocket.StatusNormalClosure:
 		e.Class = EndOfStream
 		e.StatusCode = int(code)

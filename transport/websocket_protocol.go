@@ -123,3 +123,87 @@ func (s *wsStream) decode(dst []Message, frame []byte) []Message {
 
 // bytes0 returns a copy of b.
 func bytes0(b []byte) []byte { return append([]byte(nil), b...) }
+
+// partialID returns the id of the envelope whose start is in s.partial (a
+// frame cut short at the size limit), when the stream decodes envelopes and
+// the id field comes before the cut; "" otherwise.
+func (s *wsStream) partialID() string {
+	if s.decoder != nil {
+		return ""
+	}
+	return envelopePrefixID(s.partial)
+}
+
+// envelopePrefixID returns the id of the message that a frame cut short at
+// the size limit was cut in, when the frame is one envelope, or a batch
+// whose first envelope is the one cut; and only when the id field comes
+// before the cut. It returns "" otherwise: then the message that made the
+// frame too large is not known.
+func envelopePrefixID(b []byte) string {
+	p := jsonParser{b: b}
+	p.ws()
+	batch := p.peek() == '['
+	if batch {
+		p.i++
+		p.ws()
+	}
+	id, complete := prefixObjectID(&p)
+	if batch && complete {
+		return "" // the first message is whole: a later one is too large
+	}
+	return id
+}
+
+// prefixObjectID reads the object at p.i up to where p.b ends, matching
+// member names as the envelope decoder does. It returns the value of the id
+// field (a string or a number) if that member is complete, and whether the
+// whole object is.
+func prefixObjectID(p *jsonParser) (id string, complete bool) {
+	b := p.b
+	if p.peek() != '{' {
+		return "", false
+	}
+	p.i++
+	for {
+		p.ws()
+		if p.peek() == '}' {
+			return id, true
+		}
+		if p.peek() != '"' {
+			return id, false
+		}
+		ks, ke, plain, err := p.str()
+		if err != nil {
+			return id, false
+		}
+		p.ws()
+		if p.peek() != ':' {
+			return id, false
+		}
+		p.i++
+		p.ws()
+		vs, ve, err := p.value()
+		if err != nil || ve >= len(b) {
+			return id, false // cut short inside (or right at the end of) this value
+		}
+		if fieldOf(b[ks:ke], plain) == "ID" {
+			switch raw := b[vs:ve]; {
+			case raw[0] == '"':
+				id = unquote(raw)
+			case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+				id = string(raw)
+			default:
+				id = ""
+			}
+		}
+		p.ws()
+		switch p.peek() {
+		case ',':
+			p.i++
+		case '}':
+			return id, true
+		default:
+			return id, false
+		}
+	}
+}

@@ -352,3 +352,37 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestEnvelopePrefixID(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"id":"41","data":"xxxxxxxx`, "41"},
+		{`{"event":"e","ID":17,"data":[1,2,`, "17"},
+		{` { "id" : "a\"b" , "data"`, `a"b`},
+		{`{"data":"xxxxxxxxxxxxxx`, ""},         // id after the cut
+		{`{"id":12`, ""},                        // the number may go on
+		{`{"id":"4`, ""},                        // cut inside the id
+		{`{"id":{"n":1},"data":1`, ""},          // not a string or a number
+		{`[{"id":"1","data":"xxxxx`, "1"},       // a batch cut inside its first message
+		{`[{"id":"1"},{"id":"2","data":"x`, ""}, // a batch whose first message is whole
+		{`not json at all, id 5`, ""},           // not JSON
+		{`{"meta":{"id":"9"},"id":"3","d`, "3"}, // only top-level fields count
+	} {
+		if got := envelopePrefixID([]byte(tc.in)); got != tc.want {
+			t.Errorf("envelopePrefixID(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestWebSocket_tooLargeCarriesTheID(t *testing.T) {
+	big := `{"id":"77","data":"` + strings.Repeat("x", 4096) + `"}`
+	u := newWSServer(t, nil, func(ctx context.Context, c *websocket.Conn, _ *http.Request) {
+		wsWrite(t, ctx, c, websocket.MessageText, big)
+		wsDrain(ctx, c)
+	})
+	s := wsOpen(t, &WebSocket{URL: u}, Request{MaxMessageSize: 1024})
+	_, err := s.Next(wsTestCtx(t))
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.ID != "77" || !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("Next = %v, want a TooLargeError for id 77", err)
+	}
+}
