@@ -88,33 +88,50 @@ func (h *wsHeartbeat) round() (next time.Duration, again bool) {
 }
 
 // appRound is round for application pings. It never blocks: a ping is
-// written, and the verdict on it is a later round, Timeout after it.
+// written, and the verdict on it comes in a later round, Timeout after it.
+// Pings go out every Interval whatever the verdicts; when Interval is
+// shorter than Timeout several may be outstanding, and the oldest one not
+// yet answered is the one judged (an answer to any of them, or any other
+// frame, arriving after it clears it).
 func (h *wsHeartbeat) appRound() (next time.Duration, again bool) {
 	hb := h.s.hb
+	now := h.s.act.now()
 	if m := h.awaited; m != nil {
-		h.awaited = nil
-		if h.s.act.stuckSince(*m) {
-			h.s.stall()
-			return 0, false
+		switch {
+		case h.s.act.last.Load() >= m.at:
+			h.awaited = nil // something arrived since that ping
+		case now >= m.at+int64(hb.Timeout):
+			h.awaited = nil
+			if h.s.act.stuckSince(*m) {
+				h.s.stall()
+				return 0, false
+			}
 		}
 	}
-	wait := time.Duration(h.lastPing + int64(hb.Interval) - h.s.act.now())
-	if wait > 0 {
-		return wait, true
+	pingAt := h.lastPing + int64(hb.Interval)
+	if now >= pingAt {
+		m := h.s.act.mark()
+		h.lastPing = m.at
+		ctx, cancel := context.WithTimeout(h.ctx, hb.Timeout)
+		err := h.s.conn.Write(ctx, websocket.MessageText, h.app(h.sent))
+		cancel()
+		if err != nil {
+			// The connection is broken or being closed: the reader sees that
+			// for itself. A write that timed out has closed the connection.
+			return 0, false
+		}
+		h.sent++
+		if h.awaited == nil {
+			h.awaited = &m
+		}
+		now = m.at
+		pingAt = m.at + int64(hb.Interval)
 	}
-	m := h.s.act.mark()
-	h.lastPing = m.at
-	ctx, cancel := context.WithTimeout(h.ctx, hb.Timeout)
-	err := h.s.conn.Write(ctx, websocket.MessageText, h.app(h.sent))
-	cancel()
-	if err != nil {
-		// The connection is broken or being closed: the reader sees that
-		// for itself. A write that timed out has closed the connection.
-		return 0, false
+	wait := pingAt - now
+	if m := h.awaited; m != nil {
+		wait = min(wait, m.at+int64(hb.Timeout)-now)
 	}
-	h.sent++
-	h.awaited = &m
-	return hb.Timeout, true
+	return time.Duration(max(wait, int64(time.Millisecond))), true
 }
 
 // arm schedules the next round after d, unless stop has begun.

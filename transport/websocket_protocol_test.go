@@ -386,3 +386,25 @@ func TestWebSocket_tooLargeCarriesTheID(t *testing.T) {
 		t.Fatalf("Next = %v, want a TooLargeError for id 77", err)
 	}
 }
+
+func TestWebSocket_AppPing_everyIntervalEvenWithALongTimeout(t *testing.T) {
+	// Interval 20ms, Timeout 10s: pings must still go out every 20ms, not
+	// every 10s. The server counts them and says so once it has 5.
+	u := newWSServer(t, nil, func(ctx context.Context, c *websocket.Conn, _ *http.Request) {
+		for n := 0; n < 5; n++ {
+			if _, _, err := c.Read(ctx); err != nil {
+				return
+			}
+		}
+		wsWrite(t, ctx, c, websocket.MessageText, `{"id":"5 pings"}`)
+		wsDrain(ctx, c)
+	})
+	hb := Heartbeat{Interval: 20 * time.Millisecond, Timeout: 10 * time.Second}
+	s := wsOpen(t, &WebSocket{URL: u, AppPing: func(n int) []byte { return []byte("ping") }}, Request{Heartbeat: hb})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	m, err := s.Next(ctx)
+	if err != nil || m.ID != "5 pings" {
+		t.Fatalf("Next = %+v, %v: pings did not come every Interval", m, err)
+	}
+}
