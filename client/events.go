@@ -41,6 +41,10 @@ const (
 	// attempt (the server sends it first each time) and was skipped: the
 	// subscription resumes after it. Err says why it could not be read.
 	EventSkipped
+	// EventGap: the server on Transport said it could not resume after the
+	// cursor ID (a decoded gap marker, see transport.Message.Gap): messages
+	// may be missing between what was delivered and what follows.
+	EventGap
 	// EventPaused: Pause closed the connection; nothing is read until Resume.
 	EventPaused
 	// EventResumed: Resume was called; the subscription reconnects from its
@@ -62,6 +66,7 @@ var eventKindNames = [...]string{
 	EventFailed:       "failed",
 	EventReset:        "reset",
 	EventSkipped:      "skipped",
+	EventGap:          "gap",
 	EventPaused:       "paused",
 	EventResumed:      "resumed",
 	EventSendFailed:   "send-failed",
@@ -84,7 +89,7 @@ type Event struct {
 	From, To  string        // for EventDowngraded and EventUpgraded
 	Err       error         // why, for Disconnected, Downgraded, ProbeFailed, Failed
 	RetryIn   time.Duration // for EventDisconnected: the delay before the next attempt
-	ID        string        // for EventReset and EventSkipped: the message id concerned
+	ID        string        // for EventReset, EventSkipped: the message id concerned; EventGap: the cursor
 }
 
 // String describes the event on one line.
@@ -108,6 +113,8 @@ func (e Event) String() string {
 		return fmt.Sprintf("reset %s: id %s reused by a different message; the server's log restarted", e.Transport, e.ID)
 	case EventSkipped:
 		return fmt.Sprintf("skipped %s: message %s: %v", e.Transport, e.ID, e.Err)
+	case EventGap:
+		return fmt.Sprintf("gap %s: the server could not resume after id %q; messages may be missing", e.Transport, e.ID)
 	case EventSendFailed:
 		return fmt.Sprintf("send-failed %s: %v", e.Transport, e.Err)
 	}
@@ -123,7 +130,7 @@ func (s *Subscription) emit(e Event) {
 	e.Err = s.secrets.scrub(e.Err)
 	level := slog.LevelInfo
 	switch e.Kind {
-	case EventDisconnected, EventProbeFailed, EventFailed, EventSendFailed, EventReset, EventSkipped:
+	case EventDisconnected, EventProbeFailed, EventFailed, EventSendFailed, EventReset, EventSkipped, EventGap:
 		level = slog.LevelWarn
 	}
 	s.cfg.Logger.Log(s.ctx, level, "anysub: "+e.Kind.String(),

@@ -108,6 +108,11 @@ func (r *reader) accept(m transport.Message) error {
 		}
 		r.driving = true
 	}
+	if m.Gap {
+		s.stats.gaps.Add(1)
+		s.emit(Event{Kind: EventGap, Transport: r.name, ID: s.Cursor()})
+		return nil
+	}
 	msg := Message{ID: m.ID, Event: m.Event, Data: m.Data, Transport: r.name, Received: time.Now()}
 	reused, err := s.enqueue(r.ctx, msg, r.rung)
 	if reused && !r.reused {

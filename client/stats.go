@@ -57,6 +57,7 @@ type Stats struct {
 	EventsDropped uint64 // events dropped because the Events channel was full
 	Resets        uint64 // connections on which a known id came back with a different message (EventReset)
 	Skipped       uint64 // oversized messages skipped after failing every attempt (EventSkipped)
+	Gaps          uint64 // breaks in continuity the server reported (EventGap)
 }
 
 // counters holds the live values behind Stats.
@@ -64,6 +65,7 @@ type counters struct {
 	messages, duplicates, reconnects atomic.Uint64
 	downgrades, upgrades, bytes      atomic.Uint64
 	eventsDropped, resets, skipped   atomic.Uint64
+	gaps                             atomic.Uint64
 
 	mu        sync.Mutex
 	transport string
@@ -105,5 +107,6 @@ func (c *counters) snapshot() Stats {
 		EventsDropped: c.eventsDropped.Load(),
 		Resets:        c.resets.Load(),
 		Skipped:       c.skipped.Load(),
+		Gaps:          c.gaps.Load(),
 	}
 }

@@ -124,6 +124,11 @@ type Message struct {
 	// Data is the payload. For JSON envelopes it holds the raw JSON of the
 	// data field; for SSE the data lines joined by newlines.
 	Data []byte
+	// Gap marks not a message but a break in continuity, as a Decoder
+	// reports it: the server said it could not resume from the cursor
+	// (a "recovered": false, a cursor too old), so messages may be missing
+	// at this point. The client reports it as a gap and delivers nothing.
+	Gap bool
 }
 
 // maxMessageSize returns the effective per-message limit of r.
