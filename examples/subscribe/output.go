@@ -43,6 +43,7 @@ type jsonEvent struct {
 	To        string `json:"to,omitempty"`
 	Error     string `json:"error,omitempty"`
 	RetryInMS *int64 `json:"retry_in_ms,omitempty"`
+	ID        string `json:"id,omitempty"` // reset, skipped: the message id; gap: the cursor
 	Time      string `json:"time"`
 }
 
@@ -91,7 +92,7 @@ func (p *printer) event(e client.Event) {
 		fmt.Fprintf(p.stderr, "%s anysub: %s\n", e.Time.Format("15:04:05.000"), p.scrub(e.String()))
 		return
 	}
-	je := jsonEvent{State: e.Kind.String(), Transport: e.Transport, From: e.From, To: e.To, Time: e.Time.Format(time.RFC3339Nano)}
+	je := jsonEvent{State: e.Kind.String(), Transport: e.Transport, From: e.From, To: e.To, ID: e.ID, Time: e.Time.Format(time.RFC3339Nano)}
 	if e.Err != nil {
 		je.Error = p.scrub(e.Err.Error())
 	}
