@@ -19,6 +19,7 @@ func (sv *supervisor) open(ctx context.Context, rung int, failure error) (stream
 	tr := s.cfg.Transports[rung]
 	for {
 		req := s.request()
+		req.Heartbeat.Interval *= sv.quiet.factor(rung)
 		if hook := s.cfg.Credentials; hook != nil {
 			c, err := sv.credentials(ctx, hook, failure)
 			if err != nil {

@@ -45,6 +45,11 @@ const (
 	// cursor ID (a decoded gap marker, see transport.Message.Gap): messages
 	// may be missing between what was delivered and what follows.
 	EventGap
+	// EventQuiet: the stream on Transport stalled without delivering, and
+	// the transport below had nothing new either: the server is quiet, not
+	// hidden behind a buffering proxy. The same transport is opened again
+	// at once, its liveness budget stretched to Budget; no failure counts.
+	EventQuiet
 	// EventPaused: Pause closed the connection; nothing is read until Resume.
 	EventPaused
 	// EventResumed: Resume was called; the subscription reconnects from its
@@ -67,6 +72,7 @@ var eventKindNames = [...]string{
 	EventReset:        "reset",
 	EventSkipped:      "skipped",
 	EventGap:          "gap",
+	EventQuiet:        "quiet",
 	EventPaused:       "paused",
 	EventResumed:      "resumed",
 	EventSendFailed:   "send-failed",
@@ -90,6 +96,7 @@ type Event struct {
 	Err       error         // why, for Disconnected, Downgraded, ProbeFailed, Failed
 	RetryIn   time.Duration // for EventDisconnected: the delay before the next attempt
 	ID        string        // for EventReset, EventSkipped: the message id concerned; EventGap: the cursor
+	Budget    time.Duration // for EventQuiet: the stretched liveness budget
 }
 
 // String describes the event on one line.
@@ -113,6 +120,8 @@ func (e Event) String() string {
 		return fmt.Sprintf("reset %s: id %s reused by a different message; the server's log restarted", e.Transport, e.ID)
 	case EventSkipped:
 		return fmt.Sprintf("skipped %s: message %s: %v", e.Transport, e.ID, e.Err)
+	case EventQuiet:
+		return fmt.Sprintf("quiet %s: nothing to deliver here or below; staying, liveness budget now %s", e.Transport, e.Budget)
 	case EventGap:
 		return fmt.Sprintf("gap %s: the server could not resume after id %q; messages may be missing", e.Transport, e.ID)
 	case EventSendFailed:

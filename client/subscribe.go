@@ -85,7 +85,8 @@ func Subscribe(ctx context.Context, cfg Config) (*Subscription, error) {
 	}
 	s.stats.setState(StateConnecting, c.Transports[0].Name())
 	s.secrets.addHeader(c.Header, c.SecretHeaders)
-	sv := &supervisor{s: s, ladder: newLadder(len(c.Transports), c.DowngradeAfter), bo: c.Backoff.NewBackOff()}
+	sv := &supervisor{s: s, ladder: newLadder(len(c.Transports), c.DowngradeAfter), bo: c.Backoff.NewBackOff(),
+		quiet: make(quietFactors, len(c.Transports))}
 	s.sv = sv
 	s.wg.Add(1)
 	go sv.drive(nil, nil)

@@ -27,6 +27,7 @@ type supervisor struct {
 	attempts int // Open calls so far, for the Reconnects counter
 	failures int // consecutive failed attempts, for MaxAttempts
 	poison   poison
+	quiet    quietFactors // per rung; read by probes too
 
 	// authFailure is a refusal of the credentials by a stream that was
 	// open: the next attempt refreshes them with it. authRefreshed is set
@@ -123,6 +124,7 @@ func (sv *supervisor) run(cur *reader, curErr error) error {
 			}
 		}
 		if delivered {
+			sv.quiet.reset(sv.ladder.current)
 			sv.ladder.delivered()
 			sv.bo.Reset()
 			sv.failures = 0
@@ -235,6 +237,13 @@ func (sv *supervisor) recover(err error, delivered bool) error {
 		return io.EOF
 	case transport.Permanent:
 		return err
+	}
+	if sv.quietStall(err, delivered) {
+		sv.quiet.stretch(from)
+		budget := s.cfg.heartbeat()
+		s.emit(Event{Kind: EventQuiet, Transport: name, Err: err,
+			RetryIn: 0, Budget: (budget.Interval*sv.quiet.factor(from) + budget.Timeout)})
+		return nil // the same rung again, at once
 	}
 	if skipped, final := sv.checkPoison(err); final != nil {
 		return final

@@ -66,6 +66,22 @@ var (
 	ErrTooManyRedirects = errors.New("transport: too many redirects")
 )
 
+// SilenceError is the cause of a stall verdict reached because no byte at
+// all arrived for Idle (it matches ErrStalled). Unlike an unanswered ping
+// or a request past its deadline, silence may come from a healthy server
+// with nothing to say: the client checks before it counts it as a failure.
+type SilenceError struct {
+	Idle time.Duration
+}
+
+// Error says how long the connection was silent.
+func (e *SilenceError) Error() string {
+	return fmt.Sprintf("%v: no bytes for %v", ErrStalled, e.Idle)
+}
+
+// Is reports whether target is ErrStalled.
+func (e *SilenceError) Is(target error) bool { return target == ErrStalled }
+
 // TooLargeError is the cause of a failure on a message over the size limit
 // (it matches ErrMessageTooLarge). ID is the message's id when the
 // transport could read it before giving up on the message: a poll item, a

@@ -190,7 +190,7 @@ func runFieldsCases(t *testing.T, cases []fieldsCase) {
 			msgs, err := tt.fields.Decoder()([]byte(tt.body))
 			if tt.wantErr {
 				if !errors.Is(err, ErrMalformed) || msgs != nil {
-					t.Fatalf("%+v decoding %.60q = %q, %v; want ErrMalformed", tt.fields, tt.body, msgs, err)
+					t.Fatalf("%+v decoding %.60q = %+v, %v; want ErrMalformed", tt.fields, tt.body, msgs, err)
 				}
 				return
 			}
@@ -263,7 +263,7 @@ func TestFields_Decoder_doesNotAliasInput(t *testing.T) {
 func TestFields_Decoder_dataDoNotShareCapacity(t *testing.T) {
 	msgs, err := Fields{}.Decoder()([]byte(`[{"data":"aa"},{"data":"bb"}]`))
 	if err != nil || len(msgs) != 2 {
-		t.Fatalf("decode = %q, %v", msgs, err)
+		t.Fatalf("decode = %+v, %v", msgs, err)
 	}
 	_ = append(msgs[0].Data, 'X') // must not write into the next message's data
 	if string(msgs[1].Data) != `"bb"` {
@@ -308,7 +308,7 @@ func TestFields_Decoder_concurrentUse(t *testing.T) {
 				msgs, err := dec([]byte(body))
 				want := fmt.Sprintf("%d|t%d|[%d]", i, g, i)
 				if err != nil || len(msgs) != 1 || fieldsMsgString(msgs[0]) != want {
-					t.Errorf("goroutine %d: %s decodes to %q, %v; want %s", g, body, msgs, err, want)
+					t.Errorf("goroutine %d: %s decodes to %+v, %v; want %s", g, body, msgs, err, want)
 					return
 				}
 			}
@@ -449,7 +449,7 @@ func checkFieldsReference(t *testing.T, f Fields, body []byte) {
 	}
 	if err != nil {
 		if !errors.Is(err, ErrMalformed) || got != nil {
-			t.Fatalf("%+v decoding %q = %q, %v; want nil and ErrMalformed", f, body, got, err)
+			t.Fatalf("%+v decoding %q = %+v, %v; want nil and ErrMalformed", f, body, got, err)
 		}
 		return
 	}
@@ -457,7 +457,7 @@ func checkFieldsReference(t *testing.T, f Fields, body []byte) {
 		input[i] = 0
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%+v decoding %q = %q\nencoding/json gives %q", f, body, got, want)
+		t.Fatalf("%+v decoding %q = %+v\nencoding/json gives %+v", f, body, got, want)
 	}
 }
 
@@ -576,7 +576,7 @@ func checkFieldsDecodeJSON(t *testing.T, body []byte) bool {
 		return false
 	}
 	if len(got) != len(want) {
-		t.Fatalf("Fields{} finds %d messages in %q, DecodeJSON %d: %q and %q", len(got), body, len(want), got, want)
+		t.Fatalf("Fields{} finds %d messages in %q, DecodeJSON %d: %+v and %+v", len(got), body, len(want), got, want)
 	}
 	for i := range got {
 		g, w := got[i], want[i]
@@ -758,7 +758,7 @@ func BenchmarkFields(b *testing.B) {
 			for b.Loop() {
 				msgs, err := bb.dec(bb.frame)
 				if err != nil || len(msgs) != 1 || msgs[0].ID != "1042" {
-					b.Fatalf("decode = %q, %v", msgs, err)
+					b.Fatalf("decode = %+v, %v", msgs, err)
 				}
 			}
 		})
