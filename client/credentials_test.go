@@ -198,10 +198,6 @@ type refusingStream struct {
 }
 
 func (s *refusingStream) Next(ctx context.Context) (transport.Message, error) {
-	type result struct {
-		m   transport.Message
-		err error
-	}
 	select {
 	case <-s.refuse:
 		return transport.Message{}, s.srv.refusal("read")
