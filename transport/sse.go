@@ -26,12 +26,20 @@ var errSSEServerClosed = errors.New("server closed the event stream")
 
 // SSE is the Server-Sent Events transport: one GET request whose response
 // body is an endless text/event-stream, read with the WHATWG EventSource
-// rules (parsed by github.com/tmaxmax/go-sse, which never reconnects here).
+// rules (parsed by github.com/tmaxmax/go-sse, which never reconnects here,
+// with the stream correcting it where it strays from them). In particular,
+// a blank line dispatches an event only when its block had a data field:
+// a block of only an event, id or retry field delivers nothing.
 //
 // A message's ID is the event's id when it differs from the id in force for
-// the previous event of the stream; an event without an id field (or one
-// repeating the previous id) has an empty ID rather than inheriting one.
-// Event is the event field, empty for unnamed events. When liveness is on,
+// the previous event delivered; an event without an id field (or one
+// repeating the previous id) has an empty ID rather than inheriting one. An
+// id set by a block that delivers nothing is in force for the events that
+// follow, so the next event delivered carries it as its ID (unless it is
+// the id already in force), and a cursor kept from IDs moves on with that
+// event. An empty id field clears the id in force, which no ID can show: the
+// next event's ID is then empty. Event is the event field, empty for
+// unnamed events (a browser would say "message"). When liveness is on,
 // any byte from the server, comment lines included, proves the connection
 // alive. A retry field is reported as the RetryAfter of the error that ends
 // the stream. An event whose raw form exceeds MaxMessageSize plus 64 KiB of
@@ -74,7 +82,8 @@ func (s *SSE) Name() string { return NameSSE }
 
 // Open sends the GET request, with req.Query in its URL and Last-Event-ID set
 // to req.Cursor when there is one, and returns once the response headers
-// have arrived. A 200 answer of type text/event-stream opens the stream;
+// have arrived. A 200 answer of type text/event-stream (whatever its
+// parameters: a charset changes nothing) opens the stream;
 // another type is Unsupported (ErrBadContentType), 204 is EndOfStream, and
 // other statuses are classified by ClassifyStatus with their Retry-After.
 // Headers in req.Header override the default Accept and Cache-Control.
@@ -174,8 +183,11 @@ func sseSetHeaders(h http.Header, req Request) {
 func sseCheckResponse(resp *http.Response) *Error {
 	switch resp.StatusCode {
 	case http.StatusOK:
+		// The type's essence decides; parameters, even malformed ones (which
+		// ParseMediaType reports along with the type), do not matter.
 		ct := resp.Header.Get("Content-Type")
-		if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "text/event-stream" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if (err == nil || errors.Is(err, mime.ErrInvalidMediaParameter)) && mt == "text/event-stream" {
 			return nil
 		}
 		return &Error{Transport: NameSSE, Op: "open", Class: Unsupported, StatusCode: resp.StatusCode,

@@ -167,6 +167,7 @@ func TestSSE_Push_sameAsNext(t *testing.T) {
 				"data: {\"a\":", "1}\nid: 6\n\n",
 				"id: 9\n\n",
 				"event: bare\n\n",
+				"data: after\n\n",
 				"data: unterminated at the end\n",
 			},
 			want: []Message{
@@ -175,8 +176,7 @@ func TestSSE_Push_sameAsNext(t *testing.T) {
 				{ID: "3", Data: []byte("crlf")},
 				{Event: "named", Data: []byte("cr")},
 				{ID: "6", Data: []byte(`{"a":1}`)},
-				{ID: "9"},
-				{Event: "bare"},
+				{ID: "9", Data: []byte("after")},
 			},
 		},
 		{
@@ -599,6 +599,18 @@ func TestSSE_decoder(t *testing.T) {
 				{ID: "5", Data: []byte(`{"id":"z","data":3}`)},
 				{ID: "y", Data: []byte("4")},
 				{ID: "6", Event: "e", Data: []byte(`[{"id":"x"}]`)},
+			},
+		},
+		{
+			name: "an event carrying the id of a block without data is left alone",
+			parts: []string{
+				"id: 7\n\n", // no data: nothing delivered, the id goes with the next event
+				"data: {\"id\":\"w\",\"data\":5}\n\n",
+				"data: {\"id\":\"v\",\"data\":6}\n\n",
+			},
+			want: []Message{
+				{ID: "7", Data: []byte(`{"id":"w","data":5}`)},
+				{ID: "v", Data: []byte("6")},
 			},
 		},
 		{

@@ -64,7 +64,8 @@ type sseStream struct {
 	reading bool        // Push's parser may be using the body; guarded by mu
 	next    func() (sse.Event, error, bool)
 	stop    func()
-	lastID  string    // the LastEventID of the previous event; the consumer's own
+	lastID  string    // the LastEventID of the previous event delivered; the consumer's own
+	yielded uint64    // events go-sse has yielded, dispatched or not; the consumer's own
 	out     []Message // the messages of the last event; the consumer's own
 	queue   []Message // messages of an event that Next has yet to return; guarded by mu
 	pending error     // failure to report once queue is empty; guarded by mu
@@ -155,15 +156,32 @@ func (s *sseStream) messages(ev sse.Event) ([]Message, error) {
 	return s.out, nil
 }
 
+// dispatched counts ev, the event go-sse has just yielded, and reports
+// whether the WHATWG rules dispatch it. go-sse also yields a block that set
+// only an event type or an id (its data is then empty, as it is for a block
+// with one empty data field); the rules dispatch no event for a block
+// without data, whose id still applies to the events that follow. Such an
+// event is dropped before messages sees it, so that lastID stays the id of
+// the last event delivered and the next event delivered carries the new id
+// as its ID: a cursor taken from Message.ID then moves on with the first
+// event after the id, as a browser's last event id would for a reconnection
+// made after that event.
+func (s *sseStream) dispatched() bool {
+	s.yielded++
+	return !s.tap.fields.dataless(s.yielded)
+}
+
 // sseTooLarge is the reason to end a stream on a message of n bytes.
 func sseTooLarge(what string, n int, limit int64) error {
 	return fmt.Errorf("%w: %s of %d bytes, limit %d", ErrMessageTooLarge, what, n, limit)
 }
 
 // Next returns the next message: an event, or one of the messages decoded
-// from an event. Go-sse dispatches an event at a blank line when it had a
-// data, event or id field; a block with only a retry field or comments is
-// not an event. IDs and decoding follow the rules described on messages.
+// from an event. An event is a block ended by a blank line that had a data
+// field, even an empty one; a block with no data field (only an event, id or
+// retry field, comments or unknown fields) is none, though its id applies
+// to the events that follow. IDs and decoding follow the rules described on
+// messages.
 //
 // Cancelling ctx ends the stream, as it must abort the pending read. On a
 // stream handed to Push, Next returns a transient *Error and does nothing.
@@ -192,11 +210,20 @@ func (s *sseStream) Next(ctx context.Context) (Message, error) {
 		s.next, s.stop = iter.Pull2(s.events())
 	}
 	stopWatch := sseCancelOnDone(ctx, s.cancel)
-	ev, err, ok := s.next()
-	stopWatch()
-	if err != nil || !ok {
-		return Message{}, s.finish(ctx.Err(), err)
+	var ev sse.Event
+	for {
+		var err error
+		var ok bool
+		ev, err, ok = s.next()
+		if err != nil || !ok {
+			stopWatch()
+			return Message{}, s.finish(ctx.Err(), err)
+		}
+		if s.dispatched() {
+			break
+		}
 	}
+	stopWatch()
 	msgs, err := s.messages(ev)
 	if len(msgs) == 0 {
 		return Message{}, s.fail(err)
@@ -238,6 +265,9 @@ events:
 		if err != nil {
 			parseErr = err
 			break
+		}
+		if !s.dispatched() {
+			continue
 		}
 		msgs, err := s.messages(ev)
 		if len(msgs) > 0 {
@@ -326,7 +356,7 @@ func (s *sseStream) finish(ctxErr, err error) error {
 // iterator.
 func (s *sseStream) fail(err error) error {
 	e := &Error{Transport: NameSSE, Op: "read", Class: Transient, Err: err}
-	e.RetryAfter, _ = s.tap.retry.latest()
+	e.RetryAfter, _ = s.tap.fields.latest()
 	s.err = e
 	s.cancel()
 	if s.stop != nil {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -78,7 +80,7 @@ func refRetry(in []byte) int64 {
 // scanChunks feeds in to a fresh scanner in chunks whose sizes cycle through
 // sizes (each at least one byte), and returns the hint, -1 for none.
 func scanChunks(in []byte, sizes []byte) int64 {
-	var s sseRetryScanner
+	var s sseFieldScanner
 	for i := 0; len(in) > 0; i++ {
 		n := len(in)
 		if len(sizes) > 0 {
@@ -119,7 +121,7 @@ func TestSSERetryScanner(t *testing.T) {
 
 func TestSSERetryScanner_noAllocs(t *testing.T) {
 	chunk := []byte("data: some payload\r\nretry: 1200\n: comment\n\n")
-	var s sseRetryScanner
+	var s sseFieldScanner
 	if n := testing.AllocsPerRun(100, func() { s.scan(chunk) }); n != 0 {
 		t.Fatalf("scan allocates %v times per chunk", n)
 	}
@@ -138,6 +140,90 @@ func FuzzRetryScanner(f *testing.F) {
 			t.Fatalf("whole: got %d, reference %d", got, want)
 		}
 	})
+}
+
+// sseScannerBlocks are streams with the blocks go-sse dispatches (those with
+// a data or event field, or an id without U+0000) and, among them, the
+// numbers of those without a data field, which the stream drops.
+var sseScannerBlocks = []struct {
+	name   string
+	in     string
+	blocks uint64
+	noData []uint64
+}{
+	{"data only", "data: a\n\ndata\n\ndata:\n\n", 3, nil},
+	{"id only", "id: 1\n\ndata: a\n\nid\n\n", 3, []uint64{1, 3}},
+	{"event only", "event: e\n\nevent\ndata\n\n", 2, []uint64{1}},
+	{"id with U+0000", "id: a\x00b\n\nid:\x00\n\nid: ok\n\n", 1, []uint64{1}},
+	{"not dispatched", "retry: 1\n\n: c\n\nfoo: bar\n\nDATA: x\n\ndata : x\n\n", 0, nil},
+	{"CRLF is one line end", "id: 1\r\ndata: a\r\n\r\nevent: e\r\n\r\n", 2, []uint64{2}},
+	{"CR alone", "event: e\r\rdata: x\r\r", 2, []uint64{1}},
+	{"unterminated block", "data: a\n\nid: 2\n", 1, nil},
+	{"byte order mark", sseBOM + "id: 1\n\n", 1, []uint64{1}},
+	{"second byte order mark", sseBOM + sseBOM + "id: 1\n\nid: 2\n\n", 1, []uint64{1}},
+	{"mark after a blank line", "\n" + sseBOM + "data: x\n\n", 0, nil},
+	{"partial mark", "\xEF\xBBdata: x\n\n\xEF\n\ndata: y\n\n", 1, nil},
+}
+
+func TestSSEFieldScanner_blocks(t *testing.T) {
+	for _, tc := range sseScannerBlocks {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, sizes := range [][]byte{nil, {0}, {2, 0, 4, 1}} {
+				var s sseFieldScanner
+				in := []byte(tc.in)
+				for i := 0; len(in) > 0; i++ {
+					n := len(in)
+					if len(sizes) > 0 {
+						n = min(n, int(sizes[i%len(sizes)])%16+1)
+					}
+					s.scan(in[:n])
+					in = in[n:]
+				}
+				var noData []uint64
+				for n := uint64(1); n <= s.blocks; n++ {
+					if s.dataless(n) {
+						noData = append(noData, n)
+					}
+				}
+				if s.blocks != tc.blocks || !slices.Equal(noData, tc.noData) {
+					t.Fatalf("chunked by %v: %d blocks, %v without data; want %d, %v",
+						sizes, s.blocks, noData, tc.blocks, tc.noData)
+				}
+			}
+		})
+	}
+}
+
+func TestSSETap_leadingLineEnd(t *testing.T) {
+	// A body that starts with a line end reaches the parser after a colon,
+	// whatever the size of the parser's reads; other bodies are untouched.
+	for _, tc := range []struct{ body, want string }{
+		{"\n" + sseBOM + "data: 1\n\n", ":\n" + sseBOM + "data: 1\n\n"},
+		{"\r\ndata: 1\n\n", ":\r\ndata: 1\n\n"},
+		{"\r", ":\r"},
+		{sseBOM + "data: 1\n\n", sseBOM + "data: 1\n\n"},
+		{"data: 1\n\n", "data: 1\n\n"},
+		{"", ""},
+	} {
+		for _, size := range []int{1, 2, 3, 4096} {
+			tap := newSSETap(strings.NewReader(tc.body), Heartbeat{}, func() {})
+			var got []byte
+			buf := make([]byte, size)
+			for {
+				n, err := tap.Read(buf)
+				got = append(got, buf[:n]...)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%q by %d: %v", tc.body, size, err)
+				}
+			}
+			if string(got) != tc.want {
+				t.Fatalf("%q read by %d bytes gave %q, want %q", tc.body, size, got, tc.want)
+			}
+		}
+	}
 }
 
 // tapOverPipe returns a tap over a pipe into which write, if not nil, writes
@@ -232,7 +318,7 @@ func TestSSETap_disabled(t *testing.T) {
 		if _, err := io.Copy(io.Discard, tap); err != nil || tap.stalled.Load() {
 			t.Fatalf("copy = %v, stalled %v; want neither", err, tap.stalled.Load())
 		}
-		if d, ok := tap.retry.latest(); !ok || d != 10*time.Millisecond {
+		if d, ok := tap.fields.latest(); !ok || d != 10*time.Millisecond {
 			t.Fatalf("retry hint = %v, %v; want 10ms", d, ok)
 		}
 	})

@@ -100,8 +100,9 @@ func TestSSE_Next_events(t *testing.T) {
 		"retry: 100\n\n", // no data: not an event
 		"data: {\"a\":",  // one event split over two writes
 		"1}\nid: 6\n\n",
-		"id: 9\n\n", // go-sse dispatches a block with only an id
-		"event: bare\n\n",
+		"id: 9\n\n",       // no data: not an event, but the id applies
+		"event: bare\n\n", // no data: not an event
+		"data: after\n\n",
 		"data: unterminated at the end\n",
 	))
 	st := openSSE(t, &SSE{URL: srv.URL}, Request{})
@@ -111,8 +112,7 @@ func TestSSE_Next_events(t *testing.T) {
 		{ID: "3", Data: []byte("crlf")},
 		{Event: "named", Data: []byte("cr")},
 		{ID: "6", Data: []byte(`{"a":1}`)},
-		{ID: "9"},
-		{Event: "bare"},
+		{ID: "9", Data: []byte("after")},
 	} {
 		wantMsg(t, st, want)
 	}
