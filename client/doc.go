@@ -42,7 +42,45 @@
 // is the same as resuming from the last message delivered, without fetching
 // the queued messages again.
 //
-// User code is never called by the subscription: messages are pulled with
-// Next or Messages, events read from a channel, so no lock is ever held
-// while user code runs.
+// Messages are pulled with Next or Messages and events read from a channel,
+// so the subscription never calls user code to deliver. The hooks that adapt
+// it to a server (Config.Decoder, Config.Credentials, and the WebSocket's
+// Hello, Control and AppPing) run on the driver's or a probe's goroutine, or
+// the heartbeat's timer, with none of the subscription's locks held (calls
+// of Credentials are serialised by a mutex of their own); they may call the
+// Subscription's methods.
+//
+// # Servers with protocols of their own
+//
+// One decoding mechanism serves every transport: a [transport.Decoder] (for
+// instance one built by [transport.Fields] from field paths) given in
+// Config.Decoder reaches every attempt in its [transport.Request], and each
+// transport applies it to what it frames: a WebSocket frame, the data of an
+// SSE event without id, a poll body. A decoder may also report a gap
+// ([transport.Message] with Gap set), which becomes [EventGap].
+//
+// Credentials are fetched per attempt: the driver (and a probe) asks
+// Config.Credentials before every Open, and once more, with the refusal, when
+// the server answers 401; a stream refused later (a poll whose token expired)
+// reconnects at once with refreshed credentials. Every value the hook returns
+// is remembered (a bounded set) and scrubbed from the text of events, logs
+// and errors.
+//
+// [Subscription.Send] uses whichever stream the driver reads (the link,
+// updated when a stream starts or ends and when a probe takes over); while
+// there is none it waits for the next. [Subscription.Pause] ends the
+// driver's stream and probe and parks the driver until Resume, with the
+// cursor and dedupe window kept.
+//
+// # Continuity
+//
+// Whenever the subscription cannot prove that nothing was lost, it says so:
+// a message reusing the id of a different one (a server restarted with a
+// fresh log) is delivered and reported ([EventReset]); an oversized message
+// that fails every attempt at the same cursor is skipped by its id
+// ([EventSkipped]) or, without an id, ends the subscription with a
+// [*StuckError]; a server that reports it could not resume gives [EventGap].
+// A stream that stalls without delivering is compared with the rung below
+// before it counts as a failure, so that a quiet server keeps its best
+// transport ([EventQuiet]) while a buffering proxy is still left.
 package client
