@@ -134,7 +134,11 @@ func (s *sseStream) claim(by sseConsumer) error {
 // so that an event costs no more than its Data.
 func (s *sseStream) messages(ev sse.Event) ([]Message, error) {
 	if int64(len(ev.Data)) > s.max {
-		return nil, sseTooLarge("event data", len(ev.Data), s.max)
+		tl := &TooLargeError{Size: int64(len(ev.Data)), Limit: s.max, What: "event data"}
+		if ev.LastEventID != s.lastID {
+			tl.ID = ev.LastEventID // its own id: the client can skip it by that
+		}
+		return nil, tl
 	}
 	msg := Message{Event: ev.Type, Data: []byte(ev.Data)}
 	if ev.LastEventID != s.lastID {
@@ -146,7 +150,7 @@ func (s *sseStream) messages(ev sse.Event) ([]Message, error) {
 					msgs[i].Event = ev.Type
 				}
 				if int64(len(msgs[i].Data)) > s.max {
-					return msgs[:i], sseTooLarge("decoded message data", len(msgs[i].Data), s.max)
+					return msgs[:i], &TooLargeError{ID: msgs[i].ID, Size: int64(len(msgs[i].Data)), Limit: s.max, What: "decoded message data"}
 				}
 			}
 			return msgs, nil
@@ -169,11 +173,6 @@ func (s *sseStream) messages(ev sse.Event) ([]Message, error) {
 func (s *sseStream) dispatched() bool {
 	s.yielded++
 	return !s.tap.fields.dataless(s.yielded)
-}
-
-// sseTooLarge is the reason to end a stream on a message of n bytes.
-func sseTooLarge(what string, n int, limit int64) error {
-	return fmt.Errorf("%w: %s of %d bytes, limit %d", ErrMessageTooLarge, what, n, limit)
 }
 
 // Next returns the next message: an event, or one of the messages decoded
