@@ -98,14 +98,16 @@ type Config struct {
 	// failure is nil, except when the server has just refused the
 	// credentials (401, or 403 with RefreshOn403): it is then that refusal,
 	// so the hook can refresh the token, and the attempt is repeated once
-	// with the new credentials before the refusal counts as permanent. An
+	// with the new credentials before the refusal counts (a 401 as
+	// permanent, a 403 as the transport refused: see transport.Class). An
 	// error from the hook fails the attempt (transiently, unless it is a
 	// permanent *transport.Error). Calls never overlap. The values it
 	// returns never appear in events, logs or errors of the subscription.
 	Credentials func(ctx context.Context, failure error) (Credentials, error)
 
 	// RefreshOn403 makes a 403 answer refresh the credentials like a 401.
-	// Default false: a 403 is permanent at once.
+	// Default false: a 403 counts at once, as the transport refused (the
+	// next one is tried) or, for Send, as a permanent failure.
 	RefreshOn403 bool
 
 	// MaxAttempts ends the subscription with a *GaveUpError after this many

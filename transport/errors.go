@@ -10,22 +10,47 @@ import (
 )
 
 // Class says what a failure means for the subscription.
+//
+// Every transport classifies an answer or a request error the same way when
+// it means the same thing; one function does it for all of them. By kind of
+// request:
+//
+//	answer or error                  WebSocket handshake  SSE, long poll, poll  Send (POST)
+//	401, 407                         permanent            permanent             permanent
+//	403                              unsupported          unsupported           permanent
+//	404, 405, 426, 501               unsupported          unsupported           unsupported
+//	408, 429, other 5xx              transient            transient             transient
+//	410                              unsupported          end of stream         permanent
+//	other 4xx                        unsupported          permanent             permanent
+//	other unusable status            unsupported          transient             transient
+//	redirect loop, TLS verification  permanent            permanent             permanent
+//	network error, timeout           transient            transient             transient
+//
+// A status-bearing failure carries the server's Retry-After as RetryAfter.
+// Besides the table: a bad URL is permanent; an SSE 200 that is not
+// text/event-stream is unsupported and 204 the end of the stream; a
+// WebSocket closed with status 1000 has reached the end of the stream, and
+// one closed otherwise, stalled or over the size limit fails transiently.
+//
+// A 401 is permanent, but a client with credentials to refresh tries once
+// more with fresh ones first. A 403 on a stream transport means the
+// transport is refused here (a proxy that blocks upgrades or streaming): the
+// client moves to the next one, and when every transport refuses, the
+// subscription ends with an error that matches ErrPermanent. A refused
+// WebSocket upgrade is unsupported whatever its 4xx, since a server or proxy
+// that answers an upgrade with anything but 101 does not offer WebSocket
+// there.
 type Class int
 
 const (
-	// Transient failures (network errors, 5xx, 408, 429, timeouts, abnormal
-	// closes, a dead connection, an oversized message) are retried after a
-	// backoff delay.
+	// Transient failures are retried after a backoff delay.
 	Transient Class = iota + 1
-	// Unsupported means the server does not offer this transport here: a
-	// refused WebSocket upgrade, an SSE answer that is not text/event-stream,
-	// 404, 405 or 426. The client moves to the next transport at once.
+	// Unsupported means the server does not offer this transport here; the
+	// client moves to the next transport at once.
 	Unsupported
-	// Permanent failures (400, 401, 403, a bad URL, TLS verification) end the
-	// subscription without retrying.
+	// Permanent failures end the subscription without retrying.
 	Permanent
-	// EndOfStream is a clean end chosen by the server: SSE 204, WebSocket
-	// close 1000, poll or long-poll 410.
+	// EndOfStream is a clean end chosen by the server.
 	EndOfStream
 )
 
@@ -185,36 +210,15 @@ func RetryAfterOf(err error) time.Duration {
 	return 0
 }
 
-// ClassifyStatus maps an HTTP status of a failed request to a Class, for the
-// transport named. Statuses the caller must treat specially (200, 101, 204,
-// 410 on some transports) should be handled before calling it.
-func ClassifyStatus(code int) Class {
-	switch {
-	case code == http.StatusNotFound, code == http.StatusMethodNotAllowed,
-		code == http.StatusUpgradeRequired, code == http.StatusNotImplemented:
-		return Unsupported
-	case code == http.StatusGone:
-		return EndOfStream
-	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests,
-		code >= 500:
-		return Transient
-	case code >= 400:
-		return Permanent
-	}
-	// 1xx/2xx/3xx that reached here are protocol surprises: retry.
-	return Transient
-}
+// ClassifyStatus returns the class of a status answered to the request of
+// a stream transport (SSE, long poll, poll): the middle column of the table
+// on Class. Statuses the caller must treat specially (200, 204 on SSE)
+// should be handled before calling it.
+func ClassifyStatus(code int) Class { return classify(streamExchange, code, nil) }
 
-// statusError builds a *Error from a non-success HTTP response.
-func statusError(transport, op string, resp *http.Response, now time.Time) *Error {
-	return &Error{
-		Transport:  transport,
-		Op:         op,
-		Class:      ClassifyStatus(resp.StatusCode),
-		StatusCode: resp.StatusCode,
-		RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), now),
-		Err:        fmt.Errorf("unexpected status %s", resp.Status),
-	}
+// statusCause is the cause of a failure that is the server's answer itself.
+func statusCause(resp *http.Response) error {
+	return fmt.Errorf("unexpected status %s", resp.Status)
 }
 
 // ParseRetryAfter parses a Retry-After header value, either delay-seconds or

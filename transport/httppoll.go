@@ -248,7 +248,7 @@ func (s *pollStream) fetch(ctx context.Context, op string) (msgs []Message, pend
 	case http.StatusNoContent:
 		return nil, nil, nil
 	default:
-		return nil, nil, statusError(s.name, op, resp, time.Now())
+		return nil, nil, answerError(s.name, op, streamExchange, resp, nil)
 	}
 	if resp.ContentLength > s.maxResponse {
 		return nil, nil, s.tooLarge(op, "response of %d bytes exceeds the limit of %d", resp.ContentLength, s.maxResponse)
@@ -298,10 +298,8 @@ func (s *pollStream) requestError(ctx, rctx context.Context, op string, err erro
 		return s.fail(op, ctx.Err())
 	case rctx.Err() != nil && errors.Is(context.Cause(rctx), ErrStalled):
 		return s.fail(op, fmt.Errorf("%w: no complete response within %v", ErrStalled, s.timeout))
-	case errors.Is(err, ErrTooManyRedirects), tlsRejected(err):
-		return &Error{Transport: s.name, Op: op, Class: Permanent, Err: err}
 	}
-	return s.fail(op, err)
+	return requestError(s.name, op, streamExchange, err)
 }
 
 // fail wraps err as a transient failure of op.

@@ -29,7 +29,7 @@ func TestPolling_Open_status(t *testing.T) {
 		{"501", pollReplyStatus(501), 501, Unsupported, 0, ErrUnsupported},
 		{"400", pollReplyStatus(400), 400, Permanent, 0, ErrPermanent},
 		{"401", pollReplyStatus(401), 401, Permanent, 0, ErrPermanent},
-		{"403", pollReplyStatus(403), 403, Permanent, 0, ErrPermanent},
+		{"403", pollReplyStatus(403), 403, Unsupported, 0, ErrUnsupported},
 		{"503 retry-after", pollReplyStatus(503, "Retry-After", "7"), 503, Transient, 7 * time.Second, ErrTransient},
 		{"429 retry-after", pollReplyStatus(429, "Retry-After", "2"), 429, Transient, 2 * time.Second, ErrTransient},
 		{"408", pollReplyStatus(408), 408, Transient, 0, ErrTransient},

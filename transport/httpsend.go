@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"time"
 )
 
 // httpSender is the Send of the streams of SSE, LongPoll and Poll: each call
@@ -88,10 +87,8 @@ func (h *httpSender) send(ctx context.Context, data []byte, key string) error {
 			return h.fail(Transient, h.closedErr())
 		case ctx.Err() != nil:
 			return h.fail(Transient, ctx.Err())
-		case errors.Is(err, ErrTooManyRedirects), tlsRejected(err):
-			return h.fail(Permanent, err)
 		}
-		return h.fail(Transient, err)
+		return redactQuery(requestError(h.name, "send", sendExchange, err), h.query)
 	}
 	defer pollDrainClose(resp.Body)
 
@@ -107,7 +104,7 @@ func (h *httpSender) send(ctx context.Context, data []byte, key string) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	return statusError(h.name, "send", resp, time.Now())
+	return redactQuery(answerError(h.name, "send", sendExchange, resp, nil), h.query)
 }
 
 // closedErr is the cause of a Send on a stream that has been closed.

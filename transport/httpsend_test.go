@@ -234,7 +234,7 @@ func TestHTTPSend_status(t *testing.T) {
 		{"400", 400, nil, Permanent, 0, ErrPermanent},
 		{"401", 401, nil, Permanent, 0, ErrPermanent},
 		{"404", 404, nil, Unsupported, 0, ErrUnsupported},
-		{"410", 410, nil, EndOfStream, 0, io.EOF},
+		{"410", 410, nil, Permanent, 0, ErrPermanent},
 	}
 	forEachSender(t, func(t *testing.T, name string, mk func(string, string) Transport) {
 		for _, tt := range tests {

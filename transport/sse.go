@@ -133,7 +133,7 @@ func (s *SSE) Open(ctx context.Context, req Request) (Stream, error) {
 		case timedOut:
 			err = fmt.Errorf("no response headers within %v: %w", handshake, context.DeadlineExceeded)
 		}
-		return nil, redactQuery(sseOpenError(err), req.Query)
+		return nil, redactQuery(requestError(NameSSE, "open", streamExchange, err), req.Query)
 	}
 	if e := sseCheckResponse(resp); e != nil {
 		resp.Body.Close()
@@ -196,15 +196,5 @@ func sseCheckResponse(resp *http.Response) *Error {
 		return &Error{Transport: NameSSE, Op: "open", Class: EndOfStream, StatusCode: resp.StatusCode,
 			Err: errors.New("server answered 204 No Content: no more events")}
 	}
-	return statusError(NameSSE, "open", resp, time.Now())
-}
-
-// sseOpenError classifies a request that got no response: a redirect loop
-// and a rejected certificate are permanent, anything else is transient.
-func sseOpenError(err error) *Error {
-	class := Transient
-	if errors.Is(err, ErrTooManyRedirects) || tlsRejected(err) {
-		class = Permanent
-	}
-	return &Error{Transport: NameSSE, Op: "open", Class: class, Err: err}
+	return answerError(NameSSE, "open", streamExchange, resp, nil)
 }

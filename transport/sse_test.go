@@ -196,7 +196,7 @@ func TestSSE_Open_response(t *testing.T) {
 		{name: "204", status: 204, class: EndOfStream, is: io.EOF},
 		{name: "410", status: 410, class: EndOfStream, is: io.EOF},
 		{name: "401", status: 401, class: Permanent, is: ErrPermanent},
-		{name: "403", status: 403, class: Permanent, is: ErrPermanent},
+		{name: "403", status: 403, class: Unsupported, is: ErrUnsupported},
 		{name: "400", status: 400, class: Permanent, is: ErrPermanent},
 		{name: "404", status: 404, class: Unsupported, is: ErrUnsupported},
 		{name: "405", status: 405, class: Unsupported, is: ErrUnsupported},

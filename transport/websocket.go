@@ -116,12 +116,13 @@ type WebSocket struct {
 func (w *WebSocket) Name() string { return NameWebSocket }
 
 // Open performs the handshake and returns the stream. A failed handshake is
-// a *Error with Op "open": a bad URL, a rejected TLS certificate, a redirect
-// loop, 401 and 407 are Permanent; a network error, a timeout, 408, 429 and
-// 5xx are Transient (RetryAfter from the Retry-After header); any other
-// answer than 101 Switching Protocols (200, 400, 403, 404, 426, ...) and a
-// 101 that breaks the protocol are Unsupported, since they come from a server
-// or proxy that does not offer WebSocket here.
+// a *Error with Op "open", classified as the table on Class says: a bad URL,
+// a rejected TLS certificate, a redirect loop, 401 and 407 are Permanent; a
+// network error, a timeout, 408, 429 and 5xx (but 501) are Transient
+// (RetryAfter from the Retry-After header); any other answer than 101
+// Switching Protocols (200, 400, 403, 404, 410, 426, ...) and a 101 that
+// breaks the protocol are Unsupported, since they come from a server or
+// proxy that does not offer WebSocket here.
 //
 // The stream's life is bounded by ctx: when it ends, so does the stream.
 func (w *WebSocket) Open(ctx context.Context, req Request) (Stream, error) {
@@ -227,26 +228,12 @@ func wsClient(c *http.Client, tap *wsTap, handshake time.Duration) (*http.Client
 // wsOpenError classifies a failed handshake; resp is the server's answer,
 // nil when none arrived.
 func wsOpenError(resp *http.Response, err error) *Error {
-	e := &Error{Transport: NameWebSocket, Op: "open", Class: Transient, Err: wsHideEOF(err)}
-	switch {
-	case errors.Is(err, ErrTooManyRedirects), tlsRejected(err):
-		e.Class = Permanent
-		return e
-	case resp == nil:
-		return e // network error or timeout
+	err = wsHideEOF(err)
+	if resp == nil || errors.Is(err, ErrTooManyRedirects) {
+		// No answer, or one that only led on to a redirect loop.
+		return requestError(NameWebSocket, "open", handshakeExchange, err)
 	}
-	e.StatusCode = resp.StatusCode
-	switch code := resp.StatusCode; {
-	case code == http.StatusUnauthorized, code == http.StatusProxyAuthRequired:
-		e.Class = Permanent
-	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
-		e.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	default:
-		// The upgrade was refused (or a 101 broke the protocol): the server
-		// or a proxy on the way does not offer WebSocket.
-		e.Class = Unsupported
-	}
-	return e
+	return answerError(NameWebSocket, "open", handshakeExchange, resp, err)
 }
 
 // wsHideEOF keeps a connection that ended mid-stream from matching io.EOF,
