@@ -96,7 +96,13 @@ func TestReset_restartedLogIsDeliveredAndReported(t *testing.T) {
 	ctx := testCtx(t)
 	srv := newRestartingSSE()
 	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
+	t.Cleanup(func() {
+		// Cut what is left before waiting for the handlers, so that a
+		// stream the client failed to close shows up as a goroutine leak
+		// (TestMain's check) instead of a hang in Close.
+		hs.CloseClientConnections()
+		hs.Close()
+	})
 	cfg := testConfig(&transport.SSE{URL: hs.URL})
 	cfg.EventBuffer = 256
 	sub := subscribe(t, cfg)
