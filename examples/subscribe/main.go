@@ -81,6 +81,10 @@ type options struct {
 	maxAttempts int
 	cacert      string         // PEM file of trusted roots
 	roots       *x509.CertPool // its certificates
+
+	// Transports with flags of their own, each in its own file.
+	sio  socketioFlags // socketio_flags.go: the first rung
+	strm streamFlags   // stream_flags.go: between SSE and long polling
 }
 
 // parseFlags parses args; the error is already reported on stderr.
@@ -124,6 +128,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.authCmd, "auth-cmd", "", "shell command run before every attempt; its output is the bearer token")
 	fs.IntVar(&o.maxAttempts, "max-attempts", 0, "give up after this many failed attempts in a row (0: never)")
 	fs.StringVar(&o.cacert, "cacert", "", "PEM file of the certificates to trust for https and wss (instead of the system's)")
+	o.sio.register(fs)
+	o.strm.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -170,6 +176,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 		o.roots = roots
 	}
+	bad = append(bad, o.sio.validate()...)
+	bad = append(bad, o.strm.validate()...)
 	if len(bad) > 0 {
 		err := errors.New(strings.Join(bad, "; "))
 		fmt.Fprintln(stderr, "subscribe:", err)
@@ -194,7 +202,8 @@ func loadRoots(file string) (*x509.CertPool, error) {
 
 // config builds the subscription config from the flags.
 func (o *options) config() client.Config {
-	var trs []transport.Transport
+	// The ladder: -socketio, -ws, -sse, -stream, -longpoll, -poll.
+	trs := o.sio.rungs(o)
 	if o.ws != "" {
 		ws := &transport.WebSocket{URL: o.ws, CursorParam: o.cursorParam}
 		o.wireWebSocket(ws)
@@ -203,6 +212,7 @@ func (o *options) config() client.Config {
 	if o.sse != "" {
 		trs = append(trs, &transport.SSE{URL: o.sse, SendURL: o.sendURL})
 	}
+	trs = append(trs, o.strm.rungs(o)...)
 	if o.longpoll != "" {
 		trs = append(trs, &transport.LongPoll{URL: o.longpoll, CursorParam: o.cursorParam, SendURL: o.sendURL})
 	}
@@ -226,6 +236,8 @@ func (o *options) config() client.Config {
 	if o.fields != nil {
 		cfg.Decoder = o.fields.Decoder()
 	}
+	o.sio.adjust(o, &cfg)
+	o.strm.adjust(o, &cfg)
 	if o.roots != nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		if tr.TLSClientConfig == nil {
@@ -254,7 +266,7 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		return 2
 	}
 	out := newPrinter(stdout, stderr, o.json)
-	if o.ws == "" && o.sse == "" && o.longpoll == "" && o.poll == "" {
+	if o.ws == "" && o.sse == "" && o.longpoll == "" && o.poll == "" && !o.sio.given() && !o.strm.given() {
 		return runDemo(ctx, o, out)
 	}
 	cfg := o.config()
