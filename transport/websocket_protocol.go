@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -116,13 +117,11 @@ func (s *wsStream) decode(dst []Message, frame []byte) []Message {
 	}
 	msgs, err := s.decoder(frame)
 	if err != nil || len(msgs) == 0 {
-		return append(dst, Message{Data: bytes0(frame)})
+		return append(dst, Message{Data: bytes.Clone(frame)})
 	}
 	return append(dst, msgs...)
 }
 
-// bytes0 returns a copy of b.
-func bytes0(b []byte) []byte { return append([]byte(nil), b...) }
 
 // partialID returns the id of the envelope whose start is in s.partial (a
 // frame cut short at the size limit), when the stream decodes envelopes and
