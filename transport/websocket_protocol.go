@@ -122,7 +122,6 @@ func (s *wsStream) decode(dst []Message, frame []byte) []Message {
 	return append(dst, msgs...)
 }
 
-
 // partialID returns the id of the envelope whose start is in s.partial (a
 // frame cut short at the size limit), when the stream decodes envelopes and
 // the id field comes before the cut; "" otherwise.
