@@ -8,7 +8,29 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 )
+
+// defaultConnectTimeout bounds the connection phase of a WebSocket or SSE
+// stream (the handshake, the wait for the response headers) when the
+// heartbeat is off and the transport sets no bound of its own.
+const defaultConnectTimeout = 10 * time.Second
+
+// connectTimeout is the bound of the connection phase of a stream whose
+// server answers at once (WebSocket, SSE): explicit when it is not zero;
+// otherwise the heartbeat budget, Interval+Timeout, the silence after which
+// an open stream counts as dead, so that a server that accepts connections
+// and never answers is left as soon as a silent one would be; and
+// defaultConnectTimeout when the heartbeat is off.
+func connectTimeout(explicit time.Duration, hb Heartbeat) time.Duration {
+	switch {
+	case explicit != 0:
+		return explicit
+	case hb.Enabled():
+		return hb.Interval + hb.Timeout
+	}
+	return defaultConnectTimeout
+}
 
 // maxRedirects is where a chain of redirects counts as a loop when the
 // caller's http.Client has no CheckRedirect of its own; net/http's default

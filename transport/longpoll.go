@@ -5,9 +5,11 @@ import (
 	"time"
 )
 
+// DefaultLongPollHold is LongPoll.Hold when left at zero: how long a long-poll
+// server is assumed to hold a request that has nothing new.
+const DefaultLongPollHold = 30 * time.Second
+
 const (
-	// defaultHold is LongPoll.Hold when left at zero.
-	defaultHold = 30 * time.Second
 	// defaultMinEmptyInterval is LongPoll.MinEmptyInterval when left at zero.
 	defaultMinEmptyInterval = 250 * time.Millisecond
 	// defaultLongPollGrace is added to the hold time when the request's
@@ -46,7 +48,9 @@ type LongPoll struct {
 	// Hold plus Request.Heartbeat.Timeout (10s when the heartbeat is
 	// disabled), past which the request fails with ErrStalled. A Timeout on
 	// Request.HTTPClient applies to each request too, so it must exceed
-	// Hold. Default 30s.
+	// Hold. Since a held request and a dead server look the same until the
+	// hold ends, that deadline is also how long a dead server takes to be
+	// noticed. Default DefaultLongPollHold (30s).
 	Hold time.Duration
 
 	// MinEmptyInterval is the least time from the start of a request that
@@ -85,7 +89,7 @@ func (l *LongPoll) Open(ctx context.Context, req Request) (Stream, error) {
 func (l *LongPoll) spec(req Request) pollSpec {
 	hold := l.Hold
 	if hold <= 0 {
-		hold = defaultHold
+		hold = DefaultLongPollHold
 	}
 	grace := defaultLongPollGrace
 	if req.Heartbeat.Enabled() {

@@ -12,8 +12,6 @@ import (
 )
 
 const (
-	// sseDefaultHandshakeTimeout is SSE.HandshakeTimeout's default.
-	sseDefaultHandshakeTimeout = 10 * time.Second
 	// sseFieldOverhead is what an event may add to its data in field names,
 	// ids, event names and line ends before the parser gives up on it.
 	sseFieldOverhead = 64 << 10
@@ -69,9 +67,13 @@ type SSE struct {
 	SendURL string
 
 	// HandshakeTimeout bounds the wait for the response headers; it never
-	// applies to the stream that follows. Zero means 10 seconds; a negative
-	// value sets no bound of its own. When the HTTP client has a Timeout, that
-	// is used as a handshake bound too, and the smaller of the two applies.
+	// applies to the stream that follows. Zero means the heartbeat budget,
+	// Request.Heartbeat's Interval+Timeout (an SSE server sends its headers
+	// at once, so one that has sent nothing by then is as dead as a silent
+	// stream), or 10 seconds when the heartbeat is off. A positive value
+	// replaces it; a negative value sets no bound of its own. When the HTTP
+	// client has a Timeout, that is used as a handshake bound too, and the
+	// smaller of the two applies.
 	HandshakeTimeout time.Duration
 }
 
@@ -96,7 +98,7 @@ func (s *SSE) Open(ctx context.Context, req Request) (Stream, error) {
 	if perr != nil {
 		return nil, perr
 	}
-	client, handshake := sseHTTPClient(req.httpClient(), s.HandshakeTimeout)
+	client, handshake := sseHTTPClient(req.httpClient(), connectTimeout(s.HandshakeTimeout, req.Heartbeat))
 
 	// life outlasts the request, which a failure or a stop of the stream
 	// cancels, to bound Send until the stream is closed.
@@ -145,13 +147,11 @@ func (s *SSE) Open(ctx context.Context, req Request) (Stream, error) {
 }
 
 // sseHTTPClient returns a shallow copy of c without a Timeout, which would
-// cut the streaming body, and the handshake bound to apply instead. The copy
-// reports a redirect loop as ErrTooManyRedirects unless the caller set a
-// CheckRedirect of their own.
+// cut the streaming body, and the handshake bound to apply instead: handshake
+// (none when negative), lowered to c's Timeout. The copy reports a redirect
+// loop as ErrTooManyRedirects unless the caller set a CheckRedirect of
+// their own.
 func sseHTTPClient(c *http.Client, handshake time.Duration) (*http.Client, time.Duration) {
-	if handshake == 0 {
-		handshake = sseDefaultHandshakeTimeout
-	}
 	if c.Timeout > 0 && (handshake < 0 || c.Timeout < handshake) {
 		handshake = c.Timeout
 	}

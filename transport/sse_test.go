@@ -339,17 +339,20 @@ func TestSSE_handshakeBound(t *testing.T) {
 	for _, tc := range []struct {
 		name              string
 		handshake, client time.Duration
+		hb                Heartbeat
 		want              time.Duration
 	}{
-		{"defaults", 0, 0, 10 * time.Second},
-		{"own bound", 3 * time.Second, 0, 3 * time.Second},
-		{"no bound", -1, 0, -1},
-		{"client Timeout smaller", 0, time.Second, time.Second},
-		{"client Timeout larger", 2 * time.Second, time.Minute, 2 * time.Second},
-		{"client Timeout only", -1, time.Second, time.Second},
+		{"defaults", 0, 0, Heartbeat{}, 10 * time.Second},
+		{"heartbeat budget", 0, 0, Heartbeat{Interval: time.Second, Timeout: 500 * time.Millisecond}, 1500 * time.Millisecond},
+		{"own bound", 3 * time.Second, 0, Heartbeat{}, 3 * time.Second},
+		{"own bound over the heartbeat", 3 * time.Second, 0, Heartbeat{Interval: time.Second, Timeout: time.Second}, 3 * time.Second},
+		{"no bound", -1, 0, Heartbeat{}, -1},
+		{"client Timeout smaller", 0, time.Second, Heartbeat{}, time.Second},
+		{"client Timeout larger", 2 * time.Second, time.Minute, Heartbeat{}, 2 * time.Second},
+		{"client Timeout only", -1, time.Second, Heartbeat{}, time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, got := sseHTTPClient(&http.Client{Timeout: tc.client}, tc.handshake)
+			c, got := sseHTTPClient(&http.Client{Timeout: tc.client}, connectTimeout(tc.handshake, tc.hb))
 			if got != tc.want || c.Timeout != 0 || c.CheckRedirect == nil {
 				t.Fatalf("bound %v, client Timeout %v, CheckRedirect set %v; want %v, 0, true",
 					got, c.Timeout, c.CheckRedirect != nil, tc.want)

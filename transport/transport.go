@@ -98,10 +98,14 @@ type Request struct {
 // Heartbeat configures how a stream notices that its connection has died
 // without closing. Each transport applies it in its own way:
 //
-//   - WebSocket: a ping after Interval without inbound frames; dead when no
-//     pong arrives within Timeout.
-//   - SSE: dead when no byte at all (comments included) arrives for
-//     Interval+Timeout while the stream is waiting for data.
+//   - WebSocket: the handshake must complete within Interval+Timeout
+//     (unless WebSocket.HandshakeTimeout says otherwise); then a ping after
+//     Interval without inbound frames, and dead when no pong arrives within
+//     Timeout.
+//   - SSE: the response headers must arrive within Interval+Timeout
+//     (unless SSE.HandshakeTimeout says otherwise); then dead when no byte
+//     at all (comments included) arrives for Interval+Timeout while the
+//     stream is waiting for data.
 //   - Long poll: a request deadline of the transport's hold time plus Timeout.
 //   - Poll: a request deadline of Interval+Timeout.
 //

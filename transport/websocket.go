@@ -17,9 +17,6 @@ import (
 )
 
 const (
-	// defaultHandshakeTimeout bounds the opening handshake when
-	// WebSocket.HandshakeTimeout is zero.
-	defaultHandshakeTimeout = 10 * time.Second
 	// wsCloseGrace is how long Close lets the close handshake run before it
 	// cuts the connection: a stalled server never answers it.
 	wsCloseGrace = time.Second
@@ -61,8 +58,13 @@ type WebSocket struct {
 	// (the default) offers none.
 	Subprotocols []string
 
-	// HandshakeTimeout bounds the opening handshake only, never the stream.
-	// Zero means 10 seconds. A Timeout on Request.HTTPClient lowers it.
+	// HandshakeTimeout bounds the opening handshake (and the sending of
+	// Hello's frames), never the stream. Zero (or a negative value) means
+	// the heartbeat budget, Request.Heartbeat's Interval+Timeout (a server
+	// answers a handshake at once, so one that has not answered by then is
+	// as dead as a silent connection), or 10 seconds when the heartbeat is
+	// off. A positive value replaces it. A Timeout on Request.HTTPClient
+	// lowers it.
 	HandshakeTimeout time.Duration
 
 	// Decoder finds the messages in a frame. Nil means Request.Decoder, and
@@ -132,7 +134,7 @@ func (w *WebSocket) Open(ctx context.Context, req Request) (Stream, error) {
 	}
 	act := newWSActivity(req.Heartbeat.Enabled())
 	tap := new(wsTap)
-	client, handshake := wsClient(req.httpClient(), tap, w.HandshakeTimeout)
+	client, handshake := wsClient(req.httpClient(), tap, connectTimeout(max(w.HandshakeTimeout, 0), req.Heartbeat))
 	opts := &websocket.DialOptions{
 		HTTPClient:   client,
 		HTTPHeader:   req.Header,
@@ -201,14 +203,11 @@ func (w *WebSocket) dialURL(cursor string, query url.Values) (string, error) {
 }
 
 // wsClient returns a copy of c for one handshake, and the handshake's time
-// budget. The copy has no Timeout (it is folded into the budget, so that it
-// cannot cut the stream), reports a redirect loop as ErrTooManyRedirects
-// unless c has its own CheckRedirect, and lets tap see the upgraded
-// connection.
+// budget: handshake, lowered to c's Timeout. The copy has no Timeout (it is
+// folded into the budget, so that it cannot cut the stream), reports a
+// redirect loop as ErrTooManyRedirects unless c has its own CheckRedirect,
+// and lets tap see the upgraded connection.
 func wsClient(c *http.Client, tap *wsTap, handshake time.Duration) (*http.Client, time.Duration) {
-	if handshake <= 0 {
-		handshake = defaultHandshakeTimeout
-	}
 	if c.Timeout > 0 {
 		handshake = min(handshake, c.Timeout)
 	}

@@ -56,6 +56,7 @@ func main() {
 type options struct {
 	ws, sse, longpoll, poll string
 	pollInterval            time.Duration
+	longpollHold            time.Duration
 	since                   string
 	heartbeat               time.Duration
 	backoffKind             string
@@ -97,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.longpoll, "longpoll", "", "long-polling URL")
 	fs.StringVar(&o.poll, "poll", "", "polling URL")
 	fs.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "pause between polls")
+	fs.DurationVar(&o.longpollHold, "longpoll-hold", transport.DefaultLongPollHold, "how long the -longpoll server holds a request with nothing new; a request fails after this plus the heartbeat timeout, which is also how long a dead server takes to notice")
 	fs.StringVar(&o.since, "since", "", "resume after this message id")
 	fs.DurationVar(&o.heartbeat, "heartbeat", client.DefaultHeartbeatInterval, "heartbeat interval (the timeout is two thirds of it)")
 	fs.StringVar(&o.backoffKind, "backoff", "exponential", "reconnect backoff: exponential or linear")
@@ -142,7 +144,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.backoffKind != "exponential" && o.backoffKind != "linear" {
 		bad = append(bad, fmt.Sprintf("-backoff must be exponential or linear, not %q", o.backoffKind))
 	}
-	if o.pollInterval <= 0 || o.heartbeat <= 0 || o.backoffMin <= 0 || o.backoffMax < o.backoffMin || o.upgradeInterval <= 0 {
+	if o.pollInterval <= 0 || o.longpollHold <= 0 || o.heartbeat <= 0 || o.backoffMin <= 0 || o.backoffMax < o.backoffMin || o.upgradeInterval <= 0 {
 		bad = append(bad, "durations must be positive, and -backoff-max at least -backoff-min")
 	}
 	if o.n < 0 {
@@ -214,7 +216,7 @@ func (o *options) config() client.Config {
 	}
 	trs = append(trs, o.strm.rungs(o)...)
 	if o.longpoll != "" {
-		trs = append(trs, &transport.LongPoll{URL: o.longpoll, CursorParam: o.cursorParam, SendURL: o.sendURL})
+		trs = append(trs, &transport.LongPoll{URL: o.longpoll, Hold: o.longpollHold, CursorParam: o.cursorParam, SendURL: o.sendURL})
 	}
 	if o.poll != "" {
 		trs = append(trs, &transport.Poll{URL: o.poll, Interval: o.pollInterval, CursorParam: o.cursorParam, SendURL: o.sendURL})
