@@ -79,8 +79,18 @@ type Config struct {
 	// never a streaming response.
 	HTTPClient *http.Client
 
-	// Header is sent with every request and handshake.
+	// Header is sent with every request and handshake, to the host of the
+	// transport's URL only: a redirect to another host (name and port)
+	// gets neither Header nor the headers of Credentials, unless
+	// ForwardHeadersCrossHost is set.
 	Header http.Header
+
+	// ForwardHeadersCrossHost lets Header and the headers of Credentials
+	// follow a redirect to another host, subject to net/http's own rules
+	// (which keep Authorization and cookies from another domain). Default
+	// false: they are removed from a request redirected away from the
+	// host it was first made to.
+	ForwardHeadersCrossHost bool
 
 	// Logger receives a record for every event. Default: no logging.
 	Logger *slog.Logger

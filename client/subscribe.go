@@ -190,5 +190,7 @@ func (s *Subscription) request() transport.Request {
 		MaxMessageSize: s.cfg.MaxMessageSize,
 		Heartbeat:      s.cfg.heartbeat(),
 		Decoder:        s.cfg.Decoder,
+
+		ForwardHeadersCrossHost: s.cfg.ForwardHeadersCrossHost,
 	}
 }

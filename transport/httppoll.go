@@ -105,7 +105,7 @@ func openPolling(ctx context.Context, req Request, spec pollSpec) (*pollStream, 
 		timeout:     spec.timeout,
 		interval:    spec.interval,
 		emptyGap:    spec.emptyGap,
-		client:      withRedirectCheck(req.httpClient()),
+		client:      requestClient(req),
 		header:      req.Header.Clone(),
 		cursor:      req.Cursor,
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -47,12 +48,39 @@ func checkRedirects(_ *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// withRedirectCheck returns a shallow copy of c with checkRedirects
-// installed, unless the caller set a CheckRedirect of their own.
-func withRedirectCheck(c *http.Client) *http.Client {
-	cp := *c
-	if cp.CheckRedirect == nil {
-		cp.CheckRedirect = checkRedirects
+// requestClient returns the shallow copy of req's client that every
+// transport makes its requests with (WebSocket handshakes, SSE, polls,
+// Send). Its CheckRedirect first keeps req.Header to the host the caller
+// chose: it deletes every field of req.Header from a redirected request
+// whose host (name and port) is not that of the first request, unless
+// req.ForwardHeadersCrossHost. It then applies the client's own
+// CheckRedirect, or, when it has none, checkRedirects.
+//
+// net/http alone drops only Authorization, Www-Authenticate and cookies on
+// such a redirect, and only when the domain changes, not the port: an API
+// key in a header of its own would go wherever the server sent it.
+func requestClient(req Request) *http.Client {
+	cp := *req.httpClient()
+	next := cp.CheckRedirect
+	if next == nil {
+		next = checkRedirects
+	}
+	cp.CheckRedirect = next
+	if req.ForwardHeadersCrossHost || len(req.Header) == 0 {
+		return &cp
+	}
+	keys := make([]string, 0, len(req.Header))
+	for k := range req.Header {
+		keys = append(keys, k)
+	}
+	cp.CheckRedirect = func(r *http.Request, via []*http.Request) error {
+		if len(via) > 0 && !strings.EqualFold(r.URL.Host, via[0].URL.Host) {
+			for _, k := range keys {
+				r.Header.Del(k)
+				delete(r.Header, k) // a key that is not in canonical form
+			}
+		}
+		return next(r, via)
 	}
 	return &cp
 }

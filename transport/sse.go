@@ -98,7 +98,7 @@ func (s *SSE) Open(ctx context.Context, req Request) (Stream, error) {
 	if perr != nil {
 		return nil, perr
 	}
-	client, handshake := sseHTTPClient(req.httpClient(), connectTimeout(s.HandshakeTimeout, req.Heartbeat))
+	client, handshake := sseHTTPClient(requestClient(req), connectTimeout(s.HandshakeTimeout, req.Heartbeat))
 
 	// life outlasts the request, which a failure or a stop of the stream
 	// cancels, to bound Send until the stream is closed.
@@ -142,7 +142,7 @@ func (s *SSE) Open(ctx context.Context, req Request) (Stream, error) {
 		abort()
 		return nil, e
 	}
-	sender := newHTTPSender(NameSSE, target, withRedirectCheck(req.httpClient()), req, life)
+	sender := newHTTPSender(NameSSE, target, requestClient(req), req, life)
 	return newSSEStream(resp.Body, cancel, end, sender, req), nil
 }
 

@@ -67,7 +67,18 @@ type Request struct {
 	Cursor string
 
 	// Header is added to the outgoing request (or WebSocket handshake).
+	// Its fields are sent to the host of the transport's URL only: a
+	// redirect to another host (name and port) gets none of them, unless
+	// ForwardHeadersCrossHost is set.
 	Header http.Header
+
+	// ForwardHeadersCrossHost lets Header follow a redirect to another
+	// host. By default every field of Header (credentials included) is
+	// removed from a request redirected to a host other than the first
+	// request's; net/http would otherwise keep back only Authorization and
+	// cookies, and only when the domain changes. With it set, net/http's
+	// own rules still apply.
+	ForwardHeadersCrossHost bool
 
 	// Query is added to the URL of every request (or of the WebSocket
 	// handshake): credentials that travel in the URL. A parameter already in

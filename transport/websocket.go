@@ -134,7 +134,7 @@ func (w *WebSocket) Open(ctx context.Context, req Request) (Stream, error) {
 	}
 	act := newWSActivity(req.Heartbeat.Enabled())
 	tap := new(wsTap)
-	client, handshake := wsClient(req.httpClient(), tap, connectTimeout(max(w.HandshakeTimeout, 0), req.Heartbeat))
+	client, handshake := wsClient(requestClient(req), tap, connectTimeout(max(w.HandshakeTimeout, 0), req.Heartbeat))
 	opts := &websocket.DialOptions{
 		HTTPClient:   client,
 		HTTPHeader:   req.Header,
