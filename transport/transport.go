@@ -14,6 +14,7 @@ const (
 	NameSSE       = "sse"
 	NameLongPoll  = "longpoll"
 	NamePoll      = "poll"
+	NameStream    = "stream"
 )
 
 // DefaultMaxMessageSize is the per-message limit used when a [Request] leaves
@@ -21,7 +22,8 @@ const (
 const DefaultMaxMessageSize = 1 << 20
 
 // DefaultCursorParam is the query parameter that carries the resume cursor on
-// WebSocket, long-poll and poll requests when the transport does not name another.
+// WebSocket, HTTP stream, long-poll and poll requests when the transport does
+// not name another.
 const DefaultCursorParam = "since"
 
 // Transport opens one stream for one connection attempt. It never retries,
@@ -117,6 +119,7 @@ type Request struct {
 //     (unless SSE.HandshakeTimeout says otherwise); then dead when no byte
 //     at all (comments included) arrives for Interval+Timeout while the
 //     stream is waiting for data.
+//   - HTTP stream: as SSE, whitespace between values counting as bytes.
 //   - Long poll: a request deadline of the transport's hold time plus Timeout.
 //   - Poll: a request deadline of Interval+Timeout.
 //

@@ -18,6 +18,7 @@ var (
 	_ Validator = (*SSE)(nil)
 	_ Validator = (*LongPoll)(nil)
 	_ Validator = (*Poll)(nil)
+	_ Validator = (*HTTPStream)(nil)
 )
 
 // Validate checks URL: ws, wss, http or https, with a host.
@@ -49,4 +50,12 @@ func validateHTTP(name, rawURL, sendURL string) error {
 		}
 	}
 	return nil
+}
+
+// Validate checks URL and SendURL (absolute http or https URLs) and Format.
+func (h *HTTPStream) Validate() error {
+	if h.Format > FormatJSONSeq {
+		return fmt.Errorf("%s: unknown %v", NameStream, h.Format)
+	}
+	return validateHTTP(NameStream, h.URL, h.SendURL)
 }
