@@ -15,14 +15,7 @@ func errorsAs[T any](err error, target *T) bool { return errors.As(err, target) 
 
 func TestSend_waitsForTheNextConnection(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := newMemServer("a")
-		sub, err := Subscribe(context.Background(), Config{Transports: []transport.Transport{srv}, Backoff: noJitterLinear()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sub.Close()
-		srv.publish(1)
-		collect(t, sub, 1)
+		srv, sub := memSubscription(t)
 
 		// Drop the connection: the driver waits out a backoff of 1s, during
 		// which a Send has no connection and must wait for the next.
@@ -43,14 +36,7 @@ func TestSend_waitsForTheNextConnection(t *testing.T) {
 
 func TestSend_transientFailureRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := newMemServer("a")
-		sub, err := Subscribe(context.Background(), Config{Transports: []transport.Transport{srv}, Backoff: noJitterLinear()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sub.Close()
-		srv.publish(1)
-		collect(t, sub, 1)
+		srv, sub := memSubscription(t)
 		srv.mu.Lock()
 		srv.sendErr = &transport.Error{Transport: "a", Op: "send", Class: transport.Transient, StatusCode: 503, Err: errors.New("503")}
 		srv.mu.Unlock()
@@ -65,18 +51,11 @@ func TestSend_transientFailureRetried(t *testing.T) {
 
 func TestSend_permanentFailureReturned(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := newMemServer("a")
-		sub, err := Subscribe(context.Background(), Config{Transports: []transport.Transport{srv}, Backoff: noJitterLinear()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sub.Close()
-		srv.publish(1)
-		collect(t, sub, 1)
+		srv, sub := memSubscription(t)
 		srv.mu.Lock()
 		srv.sendErr = &transport.Error{Transport: "a", Op: "send", Class: transport.Permanent, StatusCode: http.StatusBadRequest, Err: errors.New("400")}
 		srv.mu.Unlock()
-		err = sub.Send(context.Background(), []byte("x"))
+		err := sub.Send(context.Background(), []byte("x"))
 		var te *transport.Error
 		if !errors.As(err, &te) || te.StatusCode != 400 {
 			t.Fatalf("Send = %v, want the 400", err)
@@ -121,14 +100,7 @@ func TestSend_afterCloseAndUnsupported(t *testing.T) {
 
 func TestSendWithID_echoDeliveredOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := newMemServer("a")
-		sub, err := Subscribe(context.Background(), Config{Transports: []transport.Transport{srv}, Backoff: noJitterLinear()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sub.Close()
-		srv.publish(1)
-		collect(t, sub, 1)
+		srv, sub := memSubscription(t)
 		if err := sub.SendWithID(context.Background(), "c-42", []byte("hi")); err != nil {
 			t.Fatal(err)
 		}
@@ -156,4 +128,19 @@ func TestSendWithID_echoDeliveredOnce(t *testing.T) {
 			t.Fatalf("server got %q", got)
 		}
 	})
+}
+
+// memSubscription subscribes to a new memServer and reads its first
+// message, so that a stream is live. It runs inside a synctest bubble.
+func memSubscription(t *testing.T) (*memServer, *Subscription) {
+	t.Helper()
+	srv := newMemServer("a")
+	sub, err := Subscribe(context.Background(), Config{Transports: []transport.Transport{srv}, Backoff: noJitterLinear()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	srv.publish(1)
+	collect(t, sub, 1)
+	return srv, sub
 }
