@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -99,19 +100,23 @@ type Event struct {
 	Budget    time.Duration // for EventQuiet: the stretched liveness budget
 }
 
-// String describes the event on one line.
+// String describes the event on one line. An error is told once, without
+// repeating the transport already named, and durations are rounded (to the
+// millisecond under 10s, to the tenth of a second above):
+//
+//	disconnected sse: connection stalled: no bytes for 25s (retry in 1.436s)
 func (e Event) String() string {
 	switch e.Kind {
 	case EventConnecting, EventConnected:
 		return e.Kind.String() + " " + e.Transport
 	case EventDisconnected:
-		return fmt.Sprintf("disconnected %s: %v (retry in %s)", e.Transport, e.Err, e.RetryIn)
+		return fmt.Sprintf("disconnected %s: %s (retry in %s)", e.Transport, errText(e.Transport, e.Err), roundDuration(e.RetryIn))
 	case EventDowngraded:
-		return fmt.Sprintf("downgraded %s -> %s: %v", e.From, e.To, e.Err)
+		return fmt.Sprintf("downgraded %s -> %s: %s", e.From, e.To, errText(e.From, e.Err))
 	case EventUpgraded:
 		return fmt.Sprintf("upgraded %s -> %s", e.From, e.To)
 	case EventProbeFailed:
-		return fmt.Sprintf("probe-failed %s: %v", e.Transport, e.Err)
+		return fmt.Sprintf("probe-failed %s: %s", e.Transport, errText(e.Transport, e.Err))
 	case EventEnded:
 		return "ended"
 	case EventFailed:
@@ -119,15 +124,43 @@ func (e Event) String() string {
 	case EventReset:
 		return fmt.Sprintf("reset %s: id %s reused by a different message; the server's log restarted", e.Transport, e.ID)
 	case EventSkipped:
-		return fmt.Sprintf("skipped %s: message %s: %v", e.Transport, e.ID, e.Err)
+		return fmt.Sprintf("skipped %s: message %s: %s", e.Transport, e.ID, errText(e.Transport, e.Err))
 	case EventQuiet:
-		return fmt.Sprintf("quiet %s: nothing to deliver here or below; staying, liveness budget now %s", e.Transport, e.Budget)
+		return fmt.Sprintf("quiet %s: nothing to deliver here or below; staying, liveness budget now %s", e.Transport, roundDuration(e.Budget))
 	case EventGap:
 		return fmt.Sprintf("gap %s: the server could not resume after id %q; messages may be missing", e.Transport, e.ID)
 	case EventSendFailed:
-		return fmt.Sprintf("send-failed %s: %v", e.Transport, e.Err)
+		return fmt.Sprintf("send-failed %s: %s", e.Transport, errText(e.Transport, e.Err))
 	}
 	return e.Kind.String()
+}
+
+// errText is the text of err, less the "<transport>: " it starts with when
+// the transport is the one the event has just named.
+func errText(transport string, err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	text := err.Error()
+	if transport != "" {
+		if rest, ok := strings.CutPrefix(text, transport+": "); ok {
+			return rest
+		}
+	}
+	return text
+}
+
+// roundDuration rounds d for a text, as the transport package does in its
+// errors: to the millisecond under 10s, to the tenth of a second above, to
+// the microsecond under a millisecond.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(100 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
 }
 
 // emit records e in the stats, logs it and offers it to the Events channel,

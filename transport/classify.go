@@ -77,7 +77,7 @@ func classify(x exchange, code int, err error) Class {
 // status.
 func answerError(name, op string, x exchange, resp *http.Response, cause error) *Error {
 	if cause == nil {
-		cause = statusCause(resp)
+		cause = statusCause(resp, nil)
 	}
 	return &Error{
 		Transport:  name,

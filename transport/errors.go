@@ -76,19 +76,20 @@ var (
 	ErrPermanent   = errors.New("transport: permanent failure")
 )
 
-// Sentinels for specific conditions, wrapped inside a *Error.
+// Sentinels for specific conditions, wrapped inside a *Error. Their text is
+// part of the sentence a *Error prints, after the transport's name.
 var (
 	// ErrMessageTooLarge: a message exceeded Request.MaxMessageSize. The
 	// stream is dropped; the failure is transient.
-	ErrMessageTooLarge = errors.New("transport: message too large")
+	ErrMessageTooLarge = errors.New("message too large")
 	// ErrStalled: the connection stayed silent past its heartbeat budget.
-	ErrStalled = errors.New("transport: connection stalled")
+	ErrStalled = errors.New("connection stalled")
 	// ErrBadContentType: an SSE response was not text/event-stream.
-	ErrBadContentType = errors.New("transport: unexpected content type")
+	ErrBadContentType = errors.New("unexpected content type")
 	// ErrMalformed: a response body that should have been JSON messages was not.
-	ErrMalformed = errors.New("transport: malformed response")
+	ErrMalformed = errors.New("malformed response")
 	// ErrTooManyRedirects: the server redirected in a loop.
-	ErrTooManyRedirects = errors.New("transport: too many redirects")
+	ErrTooManyRedirects = errors.New("too many redirects")
 )
 
 // SilenceError is the cause of a stall verdict reached because no byte at
@@ -101,7 +102,7 @@ type SilenceError struct {
 
 // Error says how long the connection was silent.
 func (e *SilenceError) Error() string {
-	return fmt.Sprintf("%v: no bytes for %v", ErrStalled, e.Idle)
+	return fmt.Sprintf("%v: no bytes for %v", ErrStalled, roundDuration(e.Idle))
 }
 
 // Is reports whether target is ErrStalled.
@@ -139,7 +140,20 @@ func (e *TooLargeError) Is(target error) bool { return target == ErrMessageTooLa
 //
 // It matches errors.Is against the sentinel of its class (ErrTransient,
 // ErrUnsupported, ErrPermanent) and, for EndOfStream, io.EOF; it unwraps to
-// the underlying cause.
+// the underlying cause, so that the sentinels of specific conditions
+// (ErrStalled, ErrMessageTooLarge, ...) and the errors of the libraries
+// below (*url.Error, websocket.CloseError, net.ErrClosed, ...) still match.
+//
+// Its text is one sentence: the transport's name, then what happened, with
+// the status when there was one, for instance
+//
+//	sse: connection stalled: no bytes for 25s
+//	websocket: connection closed by the server (status 1006)
+//	longpoll: server answered 503 Service Unavailable
+//
+// Durations in it are rounded (to the millisecond under 10s, to the tenth
+// of a second above). The text is stable: programs may show it, but should
+// decide with errors.Is and errors.As.
 type Error struct {
 	// Transport is the name of the transport that failed.
 	Transport string
@@ -156,14 +170,20 @@ type Error struct {
 	Err error
 }
 
-// Error implements error.
+// Error implements error: "<transport>: <what happened>", with " (status
+// N)" added when the cause does not name the status itself.
 func (e *Error) Error() string {
-	msg := "transport: " + e.Transport + " " + e.Op + ": " + e.Class.String()
-	if e.StatusCode != 0 {
-		msg += " (status " + strconv.Itoa(e.StatusCode) + ")"
+	var msg string
+	if e.Transport != "" {
+		msg = e.Transport + ": "
 	}
 	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+		msg += e.Err.Error()
+	} else {
+		msg += e.Class.failure()
+	}
+	if e.StatusCode != 0 && !namesStatus(e.Err, e.StatusCode) {
+		msg += " (status " + strconv.Itoa(e.StatusCode) + ")"
 	}
 	return msg
 }
@@ -216,9 +236,13 @@ func RetryAfterOf(err error) time.Duration {
 // should be handled before calling it.
 func ClassifyStatus(code int) Class { return classify(streamExchange, code, nil) }
 
-// statusCause is the cause of a failure that is the server's answer itself.
-func statusCause(resp *http.Response) error {
-	return fmt.Errorf("unexpected status %s", resp.Status)
+// statusCause is the cause of a failure that is the server's answer itself:
+// "server answered 503 Service Unavailable". The reason phrase is the
+// standard one, whatever the server wrote.
+// err, when not nil, is the library's own error for the answer, kept in the
+// chain.
+func statusCause(resp *http.Response, err error) error {
+	return &plainError{text: "server answered " + statusText(resp.StatusCode), status: resp.StatusCode, err: err}
 }
 
 // ParseRetryAfter parses a Retry-After header value, either delay-seconds or

@@ -297,7 +297,7 @@ func (s *pollStream) requestError(ctx, rctx context.Context, op string, err erro
 	case ctx.Err() != nil:
 		return s.fail(op, ctx.Err())
 	case rctx.Err() != nil && errors.Is(context.Cause(rctx), ErrStalled):
-		return s.fail(op, fmt.Errorf("%w: no complete response within %v", ErrStalled, s.timeout))
+		return s.fail(op, fmt.Errorf("%w: no complete response within %v", ErrStalled, roundDuration(s.timeout)))
 	}
 	return requestError(s.name, op, streamExchange, err)
 }

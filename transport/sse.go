@@ -133,7 +133,7 @@ func (s *SSE) Open(ctx context.Context, req Request) (Stream, error) {
 		case timedOut && ctx.Err() != nil:
 			err = ctx.Err()
 		case timedOut:
-			err = fmt.Errorf("no response headers within %v: %w", handshake, context.DeadlineExceeded)
+			err = &plainError{text: fmt.Sprintf("no response headers within %v", roundDuration(handshake)), err: context.DeadlineExceeded}
 		}
 		return nil, redactQuery(requestError(NameSSE, "open", streamExchange, err), req.Query)
 	}
@@ -191,10 +191,11 @@ func sseCheckResponse(resp *http.Response) *Error {
 			return nil
 		}
 		return &Error{Transport: NameSSE, Op: "open", Class: Unsupported, StatusCode: resp.StatusCode,
-			Err: fmt.Errorf("%w: got %q, want text/event-stream", ErrBadContentType, ct)}
+			Err: &plainError{text: fmt.Sprintf("server answered %s with content type %q, not text/event-stream", statusText(resp.StatusCode), ct),
+				status: resp.StatusCode, err: ErrBadContentType}}
 	case http.StatusNoContent:
 		return &Error{Transport: NameSSE, Op: "open", Class: EndOfStream, StatusCode: resp.StatusCode,
-			Err: errors.New("server answered 204 No Content: no more events")}
+			Err: &plainError{text: "server answered 204 No Content: no more events", status: resp.StatusCode}}
 	}
 	return answerError(NameSSE, "open", streamExchange, resp, nil)
 }

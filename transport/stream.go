@@ -3,7 +3,6 @@ package transport
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -272,7 +271,7 @@ func streamGet(life context.Context, client *http.Client, handshake time.Duratio
 	case timedOut && life.Err() != nil:
 		err = life.Err()
 	case timedOut:
-		err = fmt.Errorf("no response headers within %v: %w", handshake, context.DeadlineExceeded)
+		err = &plainError{text: fmt.Sprintf("no response headers within %v", roundDuration(handshake)), err: context.DeadlineExceeded}
 	}
 	return nil, cancel, requestError(NameStream, "open", streamExchange, err)
 }
@@ -285,7 +284,7 @@ func streamCheckResponse(resp *http.Response) *Error {
 		return nil
 	case http.StatusNoContent:
 		return &Error{Transport: NameStream, Op: "open", Class: EndOfStream, StatusCode: resp.StatusCode,
-			Err: errors.New("server answered 204 No Content: no more messages")}
+			Err: &plainError{text: "server answered 204 No Content: no more messages", status: resp.StatusCode}}
 	}
 	return answerError(NameStream, "open", streamExchange, resp, nil)
 }

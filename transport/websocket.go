@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,9 +31,10 @@ const (
 // when the server closes with status 1000; Transient otherwise, wrapping
 // ErrMessageTooLarge for a frame over Request.MaxMessageSize, ErrStalled for
 // a heartbeat verdict, and carrying the close code in StatusCode when the
-// server sent one. If the ctx given to Next ends while it waits for a frame,
-// the connection is closed (coder/websocket cannot abandon a read and keep
-// the connection) and Next returns a Transient *Error wrapping ctx.Err().
+// server sent one, 1006 when the connection ended without a close frame.
+// If the ctx given to Next ends while it waits for a frame, the connection
+// is closed (coder/websocket cannot abandon a read and keep the connection)
+// and Next returns a Transient *Error wrapping ctx.Err().
 //
 // With Request.Heartbeat enabled, the stream pings after Heartbeat.Interval
 // without inbound frames and declares the connection dead when no pong comes
@@ -149,7 +151,12 @@ func (w *WebSocket) Open(ctx context.Context, req Request) (Stream, error) {
 	conn, resp, err := websocket.Dial(dctx, target, opts)
 	if err != nil {
 		cancel()
-		return nil, redactQuery(wsOpenError(resp, err), req.Query)
+		e := wsOpenError(resp, err)
+		if resp == nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			// The handshake's own bound ran out, not the caller's.
+			e.Err = &plainError{text: fmt.Sprintf("no answer to the handshake within %v", roundDuration(handshake)), err: err}
+		}
+		return nil, redactQuery(e, req.Query)
 	}
 	limit := req.maxMessageSize()
 	conn.SetReadLimit(limit)
@@ -227,22 +234,55 @@ func wsClient(c *http.Client, tap *wsTap, handshake time.Duration) (*http.Client
 // wsOpenError classifies a failed handshake; resp is the server's answer,
 // nil when none arrived.
 func wsOpenError(resp *http.Response, err error) *Error {
-	err = wsHideEOF(err)
-	if resp == nil || errors.Is(err, ErrTooManyRedirects) {
+	switch {
+	case resp == nil || errors.Is(err, ErrTooManyRedirects):
 		// No answer, or one that only led on to a redirect loop.
-		return requestError(NameWebSocket, "open", handshakeExchange, err)
+		return requestError(NameWebSocket, "open", handshakeExchange, wsCause(err))
+	case resp.StatusCode == http.StatusSwitchingProtocols:
+		// An upgrade that broke the protocol (a bad Sec-WebSocket-Accept, ...).
+		cause := &plainError{text: "invalid answer to the handshake: " + wsCause(err).Error(), err: wsCause(err)}
+		return answerError(NameWebSocket, "open", handshakeExchange, resp, cause)
 	}
-	return answerError(NameWebSocket, "open", handshakeExchange, resp, err)
+	return answerError(NameWebSocket, "open", handshakeExchange, resp, statusCause(resp, wsCause(err)))
 }
 
-// wsHideEOF keeps a connection that ended mid-stream from matching io.EOF,
-// which callers take for a clean end: it rewraps err as
-// io.ErrUnexpectedEOF, keeping its text.
-func wsHideEOF(err error) error {
+// wsCause is the cause of a failure that coder/websocket reported as err:
+// its text without the library's layers (see libraryCause), and never
+// matching io.EOF, which callers take for a clean end: a connection that
+// ended mid-stream unwraps to io.ErrUnexpectedEOF instead.
+func wsCause(err error) error {
+	c := libraryCause(err)
 	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: %w", err.Error(), io.ErrUnexpectedEOF)
+		return &plainError{text: c.Error(), err: io.ErrUnexpectedEOF}
 	}
-	return err
+	return c
+}
+
+// wsCloseCause is the cause of a stream the server closed with a close
+// frame of status code and err's reason.
+func wsCloseCause(code websocket.StatusCode, err error) error {
+	text := "connection closed by the server"
+	if code == websocket.StatusNormalClosure {
+		text = "server ended the stream"
+	}
+	text += " (status " + strconv.Itoa(int(code))
+	var ce websocket.CloseError
+	if errors.As(err, &ce) && ce.Reason != "" {
+		text += ", reason " + strconv.Quote(ce.Reason)
+	}
+	return &plainError{text: text + ")", status: int(code), err: err}
+}
+
+// wsDropCause is the cause of a connection that ended without a close
+// frame, which RFC 6455 reports as status 1006: a bare end of the bytes is
+// the server (or something on the way) closing it; anything else is told
+// as it came.
+func wsDropCause(err error) error {
+	const code = int(websocket.StatusAbnormalClosure)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &plainError{text: "connection closed by the server (status 1006)", status: code, err: io.ErrUnexpectedEOF}
+	}
+	return &plainError{text: "connection lost (status 1006): " + libraryCause(err).Error(), status: code, err: err}
 }
 
 // wsTap is the RoundTripper of a handshake. It keeps the body of the 101
@@ -370,7 +410,7 @@ func (s *wsStream) startHeartbeat() {
 // stream is then finished.
 func (s *wsStream) Next(ctx context.Context) (Message, error) {
 	if s.err == nil && s.closing.Load() {
-		s.finish(&Error{Transport: NameWebSocket, Op: "read", Class: Transient, Err: net.ErrClosed})
+		s.finish(&Error{Transport: NameWebSocket, Op: "read", Class: Transient, Err: errStreamClosed})
 	}
 	if len(s.pending) > 0 && s.err == nil {
 		return s.pop(), nil
@@ -486,22 +526,27 @@ func growFrame(buf []byte, limit int64) []byte {
 	return grown
 }
 
-// readError classifies the error that ended a read.
+// readError classifies the error that ended a read. A connection that
+// ended without a close frame carries status 1006, as RFC 6455 reports it.
 func (s *wsStream) readError(err error) *Error {
-	e := &Error{Transport: NameWebSocket, Op: "read", Class: Transient, Err: wsHideEOF(err)}
+	e := &Error{Transport: NameWebSocket, Op: "read", Class: Transient}
 	code := websocket.CloseStatus(err)
 	switch {
 	case s.closing.Load():
-		e.Err = net.ErrClosed
+		e.Err = errStreamClosed
 	case context.Cause(s.life) != nil:
 		e.Err = context.Cause(s.life) // stall verdict, Next's or Open's ctx
 	case errors.Is(err, websocket.ErrMessageTooBig):
 		e.Err = &TooLargeError{ID: s.partialID(), Size: s.limit + 1, Limit: s.limit, What: "frame"}
-	case code == websocket.StatusNormalClosure:
-		e.Class = EndOfStream
-		e.StatusCode = int(code)
 	case code != -1:
 		e.StatusCode = int(code)
+		e.Err = wsCloseCause(code, err)
+		if code == websocket.StatusNormalClosure {
+			e.Class = EndOfStream
+		}
+	default:
+		e.StatusCode = int(websocket.StatusAbnormalClosure)
+		e.Err = wsDropCause(err)
 	}
 	if code != -1 && s.w.CloseClass != nil {
 		if c := s.w.CloseClass(int(code)); c != 0 {
@@ -518,17 +563,18 @@ func (s *wsStream) readError(err error) *Error {
 // is closed (coder/websocket cannot abandon a write and keep it).
 func (s *wsStream) Send(ctx context.Context, data []byte, _ string) error {
 	if s.closing.Load() || s.life.Err() != nil {
-		return &Error{Transport: NameWebSocket, Op: "send", Class: Transient, Err: net.ErrClosed}
+		return &Error{Transport: NameWebSocket, Op: "send", Class: Transient, Err: errStreamClosed}
 	}
 	typ := websocket.MessageText
 	if !utf8.Valid(data) {
 		typ = websocket.MessageBinary
 	}
 	if err := s.conn.Write(ctx, typ, data); err != nil {
-		if s.closing.Load() {
-			err = net.ErrClosed
+		cause := errStreamClosed
+		if !s.closing.Load() {
+			cause = wsCause(err)
 		}
-		return &Error{Transport: NameWebSocket, Op: "send", Class: Transient, Err: wsHideEOF(err)}
+		return &Error{Transport: NameWebSocket, Op: "send", Class: Transient, Err: cause}
 	}
 	return nil
 }

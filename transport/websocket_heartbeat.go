@@ -196,7 +196,7 @@ func (h *wsHeartbeat) ping(m wsMark) pingResult {
 // stall ends the stream with ErrStalled and closes the connection so that the
 // blocked read returns.
 func (s *wsStream) stall() {
-	s.cancel(fmt.Errorf("%w: no pong within %v", ErrStalled, s.hb.Timeout))
+	s.cancel(fmt.Errorf("%w: no pong within %v", ErrStalled, roundDuration(s.hb.Timeout)))
 	_ = s.conn.CloseNow()
 }
 

@@ -49,7 +49,7 @@ func (w *WebSocket) sendHello(ctx context.Context, conn *websocket.Conn, cursor 
 	for _, f := range frames {
 		if err := conn.Write(ctx, websocket.MessageText, f); err != nil {
 			return &Error{Transport: NameWebSocket, Op: "open", Class: Transient,
-				Err: fmt.Errorf("sending a frame on connect: %w", wsHideEOF(err))}
+				Err: fmt.Errorf("sending a frame on connect: %w", wsCause(err))}
 		}
 	}
 	return nil
@@ -73,7 +73,7 @@ func controlError(op string, err error) *Error {
 // carries) are kept for Next, in order.
 func (s *wsStream) awaitAck(d time.Duration) error {
 	timer := time.AfterFunc(d, func() {
-		s.cancel(fmt.Errorf("%w within %v", errNoAck, d))
+		s.cancel(fmt.Errorf("%w within %v", errNoAck, roundDuration(d)))
 	})
 	defer timer.Stop()
 	for {

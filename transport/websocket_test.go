@@ -335,7 +335,7 @@ func TestWebSocket_Next_end(t *testing.T) {
 			class: Transient, status: 1011},
 		{name: "going away", end: func(c *websocket.Conn) { c.Close(websocket.StatusGoingAway, "") },
 			class: Transient, status: 1001},
-		{name: "tcp dropped", end: func(c *websocket.Conn) { c.CloseNow() }, class: Transient},
+		{name: "tcp dropped", end: func(c *websocket.Conn) { c.CloseNow() }, class: Transient, status: 1006},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

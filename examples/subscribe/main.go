@@ -284,6 +284,7 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		fmt.Fprintln(stderr, "subscribe:", err)
 		return 2
 	}
+	out.reportFailureOnce()
 	events := out.followEvents(sub)
 	var sender *lineSender
 	if o.send {

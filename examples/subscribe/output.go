@@ -21,6 +21,9 @@ type printer struct {
 	stderr  io.Writer
 	json    bool
 	secrets []string // never written to stderr (the tokens of -auth-cmd)
+	// finalLine: the command prints the failure that ends the subscription
+	// itself, with failure, so the failed event is not printed too.
+	finalLine bool
 }
 
 func newPrinter(stdout, stderr io.Writer, asJSON bool) *printer {
@@ -84,10 +87,21 @@ func jsonData(b []byte) any {
 	return json.RawMessage(out)
 }
 
+// reportFailureOnce makes failure the only line that reports the failure
+// ending the subscription: the failed event is no longer printed.
+func (p *printer) reportFailureOnce() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finalLine = true
+}
+
 // event prints one state change.
 func (p *printer) event(e client.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if e.Kind == client.EventFailed && p.finalLine {
+		return
+	}
 	if !p.json {
 		fmt.Fprintf(p.stderr, "%s anysub: %s\n", e.Time.Format("15:04:05.000"), p.scrub(e.String()))
 		return
@@ -112,7 +126,12 @@ func (p *printer) sendState(state, transport string, err error) {
 	if !p.json {
 		line := state + " " + transport
 		if err != nil {
-			line += ": " + err.Error()
+			// The error names its transport first; once is enough.
+			text := err.Error()
+			if rest, ok := strings.CutPrefix(text, transport+": "); ok && transport != "" {
+				text = rest
+			}
+			line += ": " + text
 		}
 		fmt.Fprintf(p.stderr, "%s anysub: %s\n", now.Format("15:04:05.000"), p.scrub(line))
 		return
@@ -167,13 +186,14 @@ func (p *printer) note(format string, args ...any) {
 	fmt.Fprintln(p.stderr, "subscribe:", msg)
 }
 
-// failure reports the error that ended the subscription.
+// failure reports the error that ended the subscription: in -json mode as a
+// state line of its own, "failed", with the error and the time.
 func (p *printer) failure(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	msg := p.scrub(err.Error())
 	if p.json {
-		p.writeJSON(p.stderr, map[string]string{"state": "failed", "error": msg})
+		p.writeJSON(p.stderr, jsonEvent{State: "failed", Error: msg, Time: time.Now().Format(time.RFC3339Nano)})
 		return
 	}
 	fmt.Fprintln(p.stderr, "subscribe: subscription failed:", msg)
