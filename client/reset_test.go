@@ -71,6 +71,11 @@ func (r *restartingSSE) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	keepAlive := time.NewTicker(10 * time.Millisecond)
 	defer keepAlive.Stop()
 	for {
+		select {
+		case <-drop: // a drop wins over anything published after it
+			return
+		default:
+		}
 		r.mu.Lock()
 		pending := slices.Clone(r.log[next:])
 		grown := r.grown
