@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -30,8 +29,9 @@ const (
 // recordSeparator joins the packets of a polling payload.
 const recordSeparator = 0x1e
 
-// errEngineFrame is wrapped by every failure to read an Engine.IO packet.
-var errEngineFrame = errors.New("socketio: malformed Engine.IO packet")
+// errEngineFrame is wrapped by every failure to read an Engine.IO packet;
+// it matches transport.ErrMalformed.
+var errEngineFrame error = &malformedError{"malformed Engine.IO packet"}
 
 // packet is one Engine.IO packet. A binary message (a WebSocket binary
 // frame, or "b"+base64 in a polling payload) has typ engineMessage and

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 )
@@ -24,8 +23,9 @@ const (
 	sioBinaryAck    byte = '6'
 )
 
-// errSIOPacket is wrapped by every failure to read a Socket.IO packet.
-var errSIOPacket = errors.New("socketio: malformed Socket.IO packet")
+// errSIOPacket is wrapped by every failure to read a Socket.IO packet; it
+// matches transport.ErrMalformed.
+var errSIOPacket error = &malformedError{"malformed Socket.IO packet"}
 
 // maxAckID bounds an ack id: socket.io counts them from 0 in a JavaScript
 // number; anything longer than this is not one.
