@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -34,9 +35,10 @@ func (ts *tokenSource) hook(_ context.Context, failure error) (Credentials, erro
 func TestCredentials_calledPerAttemptAndRefreshedOn401(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newMemServer("a")
-		var current = "tok-one-1111"
-		srv.setToken(current)
-		ts := &tokenSource{issue: func() string { return current }}
+		var current atomic.Value
+		current.Store("tok-one-1111")
+		srv.setToken("tok-one-1111")
+		ts := &tokenSource{issue: func() string { return current.Load().(string) }}
 		sub, err := Subscribe(context.Background(), Config{Transports: []transport.Transport{srv}, Credentials: ts.hook, Backoff: noJitterLinear()})
 		if err != nil {
 			t.Fatal(err)
@@ -47,10 +49,8 @@ func TestCredentials_calledPerAttemptAndRefreshedOn401(t *testing.T) {
 
 		// The server rotates the token and ends the sessions of the old
 		// one: the next attempt is refused, refreshes and succeeds.
-		current = "tok-two-2222"
-		srv.mu.Lock()
-		srv.token = current
-		srv.mu.Unlock()
+		current.Store("tok-two-2222")
+		srv.setToken("tok-two-2222")
 		srv.drop()
 		srv.publish(2)
 		if got := collect(t, sub, 2); got[0] != "3" || got[1] != "4" {
@@ -138,8 +138,8 @@ func TestCredentials_midStreamRefusalRefreshes(t *testing.T) {
 		srv := newMemServer("a")
 		tokens := []string{"first-token-aaaa", "second-token-bbbb"}
 		srv.setToken(tokens[0])
-		n := 0
-		ts := &tokenSource{issue: func() string { return tokens[min(n, 1)] }}
+		var n atomic.Int32
+		ts := &tokenSource{issue: func() string { return tokens[n.Load()] }}
 		a := &refuseOnceTransport{memServer: srv}
 		sub, err := Subscribe(context.Background(), Config{Transports: []transport.Transport{a}, Credentials: ts.hook, Backoff: noJitterLinear()})
 		if err != nil {
@@ -148,7 +148,7 @@ func TestCredentials_midStreamRefusalRefreshes(t *testing.T) {
 		defer sub.Close()
 		srv.publish(1)
 		collect(t, sub, 1)
-		n = 1
+		n.Store(1)
 		srv.setToken(tokens[1])
 		a.refuseLive()
 		srv.publish(1)
