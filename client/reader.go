@@ -113,7 +113,7 @@ func (r *reader) accept(m transport.Message) error {
 		s.emit(Event{Kind: EventGap, Transport: r.name, ID: s.Cursor()})
 		return nil
 	}
-	msg := Message{ID: m.ID, Event: m.Event, Data: m.Data, Transport: r.name, Received: time.Now()}
+	msg := Message{ID: m.ID, Event: m.Event, Data: m.Data, Key: m.Key, Transport: r.name, Received: time.Now()}
 	reused, err := s.enqueue(r.ctx, msg, r.rung)
 	if reused && !r.reused {
 		r.reused = true // once per connection: a restarted log reuses many ids
@@ -153,16 +153,23 @@ func (r *reader) close() {
 
 // enqueue puts m, from rung, in the queue unless it repeats a message in
 // the dedupe window. A message that reuses the id of a different one is
-// queued, and reported by reused. The id is committed to the window and the
-// cursor only after m is in the queue, so a reader stopped while blocked on
-// a full queue leaves no trace of m and the next stream resumes from before
-// it. Only the driving reader calls enqueue, so its checks and commits never
-// interleave with another reader's; SendWithID's local copies look at
-// inflight instead (see deliverLocal).
+// queued, and reported by reused. A message without id is known by its
+// key, if it has one: a repeated key is a duplicate whatever the content,
+// and a key goes in the window but never becomes the cursor. The id (or
+// key) is committed to the window and the cursor only after m is in the
+// queue, so a reader stopped while blocked on a full queue leaves no trace
+// of m and the next stream resumes from before it. Only the driving reader
+// calls enqueue, so its checks and commits never interleave with another
+// reader's; SendWithID's local copies look at inflight instead (see
+// deliverLocal).
 func (s *Subscription) enqueue(ctx context.Context, m Message, rung int) (reused bool, err error) {
 	mk := s.seen.markOf(&m, rung)
+	ref := m.ID
+	if ref == "" && m.Key != "" {
+		ref, mk = keyRef(m.Key), mark{rung: anyRung}
+	}
 	s.gate.Lock()
-	dup, reused := s.seen.check(m.ID, mk)
+	dup, reused := s.seen.check(ref, mk)
 	if dup {
 		s.gate.Unlock()
 		s.stats.duplicates.Add(1)
@@ -170,7 +177,7 @@ func (s *Subscription) enqueue(ctx context.Context, m Message, rung int) (reused
 	}
 	select {
 	case s.queue <- m: // room at once: check, queue and commit in one step
-		s.commit(m.ID, mk)
+		s.remember(m.ID, ref, mk)
 		s.gate.Unlock()
 		return reused, nil
 	default:
@@ -187,10 +194,25 @@ func (s *Subscription) enqueue(ctx context.Context, m Message, rung int) (reused
 	}
 	s.gate.Lock()
 	s.inflight = ""
-	s.commit(m.ID, mk)
+	s.remember(m.ID, ref, mk)
 	s.gate.Unlock()
 	return reused, nil
 }
+
+// remember commits a message just queued: its id, as commit does, or, for
+// a message without id, ref (its key) to the window only. It runs with
+// gate held.
+func (s *Subscription) remember(id, ref string, mk mark) {
+	if id == "" {
+		s.seen.add(ref, mk)
+		return
+	}
+	s.commit(id, mk)
+}
+
+// keyRef is how the dedupe window knows a message by its key: a prefix no
+// id has (U+0000, which an SSE id cannot hold) keeps keys and ids apart.
+func keyRef(key string) string { return "\x00key:" + key }
 
 // commit records id, of a message just queued, in the dedupe window and as
 // the cursor. It runs with gate held.

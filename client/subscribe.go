@@ -21,6 +21,11 @@ type Message struct {
 	// Data is the payload: raw JSON for JSON envelopes, the data field for SSE,
 	// the whole frame for a WebSocket frame that is not a JSON envelope.
 	Data []byte
+	// Key identifies a message without ID for deduplication only, as its
+	// transport's decoder derived it (see transport.Fields.Key); empty
+	// otherwise. A message whose key was delivered recently is dropped as
+	// a duplicate; unlike an ID, a key never becomes the cursor.
+	Key string
 	// Transport names the transport the message arrived on.
 	Transport string
 	// Received is when the message came off the network.

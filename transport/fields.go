@@ -2,7 +2,10 @@ package transport
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -53,12 +56,32 @@ type Fields struct {
 	// Items is the path, inside a top-level object, of an array of messages;
 	// "" means "messages" and "-" that objects never hold a list.
 	Items string
+	// Key makes the Message.Key of each message without id, so that the
+	// client drops an item it has delivered before although the server
+	// gives items no id (a poll answered with the whole state every time).
+	// It is either a comma-separated list of paths whose raw JSON values,
+	// together, make the key ("user,time"; a missing value counts as null,
+	// and an item with none of them gets no key), or "content" for a hash
+	// of the item's whole JSON text, byte for byte. "" gives no key.
+	Key string
 }
 
+// KeyContent is the Fields.Key that makes a message's key from a hash of
+// its whole item.
+const KeyContent = "content"
+
 // Validate reports an error when a path has an empty key, such as "a..b",
-// ".a" or "a.", other than the special values "." of Data and "-" of Items.
-// The empty path, which selects the default, is valid.
+// ".a" or "a.", other than the special values "." of Data and "-" of Items,
+// or when a path of Key is empty ("a,,b"). The empty path, which selects
+// the default, is valid.
 func (f Fields) Validate() error {
+	if f.Key != "" && f.Key != KeyContent {
+		for _, path := range strings.Split(f.Key, ",") {
+			if path == "" || slices.Contains(strings.Split(path, "."), "") {
+				return fmt.Errorf("transport: Fields.Key path %q has an empty key", path)
+			}
+		}
+	}
 	for _, c := range [...]struct{ name, path, special string }{
 		{"ID", f.ID, ""},
 		{"Event", f.Event, ""},
@@ -89,6 +112,15 @@ func (f Fields) Decoder() Decoder {
 	if f.Items != "-" {
 		d.paths[fieldsItems] = fieldsPath(f.Items, "messages")
 	}
+	switch f.Key {
+	case "":
+	case KeyContent:
+		d.keyContent = true
+	default:
+		for _, path := range strings.Split(f.Key, ",") {
+			d.keyPaths = append(d.keyPaths, strings.Split(path, "."))
+		}
+	}
 	return d.decode
 }
 
@@ -114,12 +146,16 @@ type fieldsDecoder struct {
 	// paths holds the keys of each path; nil when the path is not looked
 	// up (Data ".", Items "-").
 	paths [fieldsCount][]string
+	// The Key: a hash of the item, or the values at these paths.
+	keyContent bool
+	keyPaths   [][]string
 }
 
 // fieldsSpan is one message as found in the input: the offsets of the raw
-// values of its id and event (start < 0 when absent) and of its data.
+// values of its id and event (start < 0 when absent), of its data, and of
+// the whole item it was read from.
 type fieldsSpan struct {
-	id, event, data [2]int
+	id, event, data, item [2]int
 }
 
 var fieldsNone = [2]int{-1, -1}
@@ -156,7 +192,7 @@ func (d *fieldsDecoder) decode(body []byte) ([]Message, error) {
 	default:
 		var vs, ve int
 		vs, ve, err = p.value()
-		spans = append(spans, fieldsSpan{id: fieldsNone, event: fieldsNone, data: [2]int{vs, ve}})
+		spans = append(spans, fieldsSpan{id: fieldsNone, event: fieldsNone, data: [2]int{vs, ve}, item: [2]int{vs, ve}})
 	}
 	if err == nil {
 		p.ws()
@@ -167,7 +203,46 @@ func (d *fieldsDecoder) decode(body []byte) ([]Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	return buildFields(spans, body), nil
+	if !d.keyContent && d.keyPaths == nil {
+		return buildFields(spans, body), nil
+	}
+	items := make([][2]int, len(spans))
+	for i, s := range spans {
+		items[i] = s.item
+	}
+	msgs := buildFields(spans, body)
+	for i := range msgs {
+		if msgs[i].ID == "" {
+			msgs[i].Key = d.key(body, items[i])
+		}
+	}
+	return msgs, nil
+}
+
+// key returns the Key of the item at v in body.
+func (d *fieldsDecoder) key(body []byte, v [2]int) string {
+	if d.keyContent {
+		sum := sha256.Sum256(body[v[0]:v[1]])
+		return hex.EncodeToString(sum[:16])
+	}
+	k := []byte{'['}
+	found := false
+	for i, path := range d.keyPaths {
+		if i > 0 {
+			k = append(k, ',')
+		}
+		at := fieldsDescend(body, v, path)
+		if at[0] < 0 {
+			k = append(k, "null"...)
+			continue
+		}
+		found = true
+		k = append(k, body[at[0]:at[1]]...)
+	}
+	if !found {
+		return ""
+	}
+	return string(append(k, ']'))
 }
 
 // list reads the array at p.i, appending a span for each element but null.
@@ -187,7 +262,7 @@ func (d *fieldsDecoder) list(p *jsonParser, spans []fieldsSpan) ([]fieldsSpan, e
 			if err != nil {
 				return err
 			}
-			spans = append(spans, fieldsSpan{id: fieldsNone, event: fieldsNone, data: [2]int{vs, ve}})
+			spans = append(spans, fieldsSpan{id: fieldsNone, event: fieldsNone, data: [2]int{vs, ve}, item: [2]int{vs, ve}})
 		}
 		return nil
 	})
@@ -215,7 +290,7 @@ func (d *fieldsDecoder) object(p *jsonParser, top bool) (m fieldsSpan, items [2]
 			found[k] = fieldsDescend(p.b, found[k], d.paths[k][1:])
 		}
 	}
-	m = fieldsSpan{id: found[fieldsID], event: found[fieldsEvent], data: found[fieldsData]}
+	m = fieldsSpan{id: found[fieldsID], event: found[fieldsEvent], data: found[fieldsData], item: [2]int{start, p.i}}
 	if m.data[0] < 0 {
 		m.data = [2]int{start, p.i}
 	}

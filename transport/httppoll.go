@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -17,6 +18,14 @@ import (
 // each response and hands them out from Next. The two transports differ only
 // in the request deadline and in the pause between requests, which they pass
 // in a pollSpec. Its Send is httpSender's.
+//
+// Requests are conditional: the ETag and Last-Modified of a 200 answer go
+// back as If-None-Match and If-Modified-Since on the next request for the
+// same URL (that is, while the cursor has not moved), so that a server
+// whose answer has not changed can say 304 Not Modified, which costs no
+// body and no decoding and delivers nothing. The pause before the next
+// request is at least what the last answer asked for, in X-Poll-Interval
+// (seconds, as GitHub's API sends it) or Retry-After.
 
 const (
 	// defaultMaxResponseSize bounds one poll response body when the
@@ -71,6 +80,12 @@ type pollStream struct {
 	lastStart time.Time // when the last request started
 	lastEnd   time.Time // when the last request finished
 	lastEmpty bool      // the last request succeeded with no message
+
+	// hint is the least pause the last answer asked for; etag and
+	// lastModified are the validators of the last 200 answer, which
+	// answered the URL validFor.
+	hint                         time.Duration
+	etag, lastModified, validFor string
 
 	// waitHook, when set (by tests), is called with the length of each pause
 	// between requests just before it starts.
@@ -192,11 +207,12 @@ func (s *pollStream) Close() error {
 	return nil
 }
 
-// pause waits until interval has passed since the end of the last request
-// and, when that request brought nothing, until emptyGap has passed since it
-// started. Time the caller spent consuming the buffer counts toward both.
+// pause waits until interval, or the server's hint when longer, has passed
+// since the end of the last request and, when that request brought
+// nothing, until emptyGap has passed since it started. Time the caller
+// spent consuming the buffer counts toward both.
 func (s *pollStream) pause(ctx context.Context) error {
-	d := s.interval - time.Since(s.lastEnd)
+	d := max(s.interval, s.hint) - time.Since(s.lastEnd)
 	if s.lastEmpty {
 		d = max(d, s.emptyGap-time.Since(s.lastStart))
 	}
@@ -232,11 +248,21 @@ func (s *pollStream) fetch(ctx context.Context, op string) (msgs []Message, pend
 	unhook := context.AfterFunc(s.life, cancel)
 	defer unhook()
 
-	hreq, err := http.NewRequestWithContext(rctx, http.MethodGet, s.requestURL(), nil)
+	u := s.requestURL()
+	hreq, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, nil, redactQuery(&Error{Transport: s.name, Op: op, Class: Permanent, Err: err}, s.sender.query)
 	}
 	hreq.Header = s.header
+	if s.validFor == u && (s.etag != "" || s.lastModified != "") {
+		hreq.Header = s.header.Clone()
+		if s.etag != "" {
+			hreq.Header.Set("If-None-Match", s.etag)
+		}
+		if s.lastModified != "" {
+			hreq.Header.Set("If-Modified-Since", s.lastModified)
+		}
+	}
 	resp, err := s.client.Do(hreq)
 	if err != nil {
 		return nil, nil, redactQuery(s.requestError(ctx, rctx, op, err), s.sender.query)
@@ -245,7 +271,9 @@ func (s *pollStream) fetch(ctx context.Context, op string) (msgs []Message, pend
 
 	switch resp.StatusCode {
 	case http.StatusOK:
-	case http.StatusNoContent:
+		s.hint = pollHint(resp)
+	case http.StatusNoContent, http.StatusNotModified:
+		s.hint = pollHint(resp)
 		return nil, nil, nil
 	default:
 		return nil, nil, answerError(s.name, op, streamExchange, resp, nil)
@@ -267,6 +295,7 @@ func (s *pollStream) fetch(ctx context.Context, op string) (msgs []Message, pend
 		}
 		return nil, nil, s.fail(op, err)
 	}
+	s.etag, s.lastModified, s.validFor = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified"), u
 	for i, m := range msgs {
 		if int64(len(m.Data)) > s.maxMessage {
 			return msgs[:i], s.fail(op, &TooLargeError{ID: m.ID, Size: int64(len(m.Data)), Limit: s.maxMessage}), nil
@@ -310,6 +339,20 @@ func (s *pollStream) fail(op string, err error) *Error {
 func (s *pollStream) tooLarge(op, format string, args ...any) *Error {
 	return s.fail(op, fmt.Errorf("%w: "+format, append([]any{ErrMessageTooLarge}, args...)...))
 }
+
+// pollHint returns the least pause before the next request that an answer
+// asks for: X-Poll-Interval in seconds or Retry-After, the longer of the
+// two; zero when it asks none.
+func pollHint(resp *http.Response) time.Duration {
+	d := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if secs, err := strconv.ParseInt(resp.Header.Get("X-Poll-Interval"), 10, 64); err == nil && secs > 0 {
+		d = max(d, time.Duration(min(secs, maxPollHint))*time.Second)
+	}
+	return d
+}
+
+// maxPollHint caps X-Poll-Interval, in seconds: one year, as for Retry-After.
+const maxPollHint = 365 * 24 * 3600
 
 // pollDrainClose reads a little of what is left of body, so that a short
 // rest does not cost the connection, and closes it.

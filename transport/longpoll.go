@@ -22,6 +22,9 @@ const (
 // its hold time runs out), and the next request follows as soon as the
 // previous response's messages have been read.
 //
+// Requests are conditional, and the pause before one is at least what the
+// last answer asked for in X-Poll-Interval or Retry-After, as for Poll.
+//
 // Its streams implement Sender: Send POSTs to SendURL with the request's
 // client, Header and Query, and its key as the Idempotency-Key header.
 //

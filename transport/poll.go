@@ -18,6 +18,14 @@ const (
 // the previous request ended. It suits servers that cannot hold requests
 // open, at the cost of up to Interval of latency.
 //
+// Requests are conditional: a 200 answer's ETag and Last-Modified go back
+// as If-None-Match and If-Modified-Since while the cursor stays put, and a
+// 304 Not Modified delivers nothing, without decoding anything. With
+// Fields.Key, a server that answers its whole state every time, items
+// without ids, is followed too: the client delivers only the items whose
+// keys it has not seen. The pause before a request is at least what the
+// last answer asked for in X-Poll-Interval (seconds) or Retry-After.
+//
 // Its streams implement Sender: Send POSTs to SendURL with the request's
 // client, Header and Query, and its key as the Idempotency-Key header.
 //

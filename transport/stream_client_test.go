@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"runtime/metrics"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,4 +93,71 @@ func heapAllocs() uint64 {
 	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
+}
+
+// TestPoll_wholeState: a server that answers every poll with its whole
+// state, items without ids, while items are appended: with Fields.Key each
+// item is delivered once, in order, over 100 polls, and the cursor never
+// moves (no poll carries since=).
+func TestPoll_wholeState(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		items []string
+		polls int
+		since int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		polls++
+		if r.URL.Query().Has("since") {
+			since++
+		}
+		if polls%3 == 1 && polls < 100 {
+			items = append(items, fmt.Sprintf(`{"user":"u%d","text":"t%d"}`, polls%4, polls))
+		}
+		fmt.Fprintf(w, `{"msg":[%s]}`, strings.Join(items, ","))
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sub, err := client.Subscribe(ctx, client.Config{
+		Transports: []transport.Transport{&transport.Poll{URL: srv.URL, Interval: time.Millisecond}},
+		Decoder:    transport.Fields{Items: "msg", Key: "user,text"}.Decoder(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var got []string
+	for len(got) < 33 {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(m.Data))
+	}
+	for { // until the server has answered 100 polls
+		mu.Lock()
+		n := polls
+		mu.Unlock()
+		if n >= 100 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(time.Millisecond): // polling the count, bounded by ctx
+		}
+	}
+	mu.Lock()
+	want := append([]string(nil), items...)
+	sinces := since
+	mu.Unlock()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got %d items %q\nwant %d %q", len(got), got, len(want), want)
+	}
+	if s := sub.Stats(); s.Messages != uint64(len(want)) || sinces != 0 || sub.Cursor() != "" {
+		t.Fatalf("stats %+v, %d polls with since, cursor %q", s, sinces, sub.Cursor())
+	}
 }

@@ -106,15 +106,6 @@ type Request struct {
 
 	// Heartbeat configures liveness detection; the zero value disables it.
 	Heartbeat Heartbeat
-
-	// Auth is an authentication payload for protocols that carry one in
-	// band rather than in headers (Socket.IO's CONNECT auth object): a
-	// JSON object, or nil. Transports without such a payload ignore it.
-	Auth []byte
-
-	// Session is what the transport keeps between the attempts of one
-	// subscription (see Session); nil when the caller keeps nothing.
-	Session *Session
 }
 
 // Heartbeat configures how a stream notices that its connection has died
@@ -151,6 +142,13 @@ type Message struct {
 	// Data is the payload. For JSON envelopes it holds the raw JSON of the
 	// data field; for SSE the data lines joined by newlines.
 	Data []byte
+	// Key, for a message without ID, identifies it for deduplication only:
+	// a Decoder derives it from the message's content (see Fields.Key) when
+	// the server gives its items no id, as one answering every poll with
+	// its whole state does. The client drops a message whose key it has
+	// delivered recently, as it drops a repeated id, but a key never
+	// becomes the resume cursor.
+	Key string
 	// Gap marks not a message but a break in continuity, as a Decoder
 	// reports it: the server said it could not resume from the cursor
 	// (a "recovered": false, a cursor too old), so messages may be missing
