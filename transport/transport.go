@@ -106,6 +106,15 @@ type Request struct {
 
 	// Heartbeat configures liveness detection; the zero value disables it.
 	Heartbeat Heartbeat
+
+	// Auth is an authentication payload for protocols that carry one in
+	// band rather than in headers (Socket.IO's CONNECT auth object): a
+	// JSON object, or nil. Transports without such a payload ignore it.
+	Auth []byte
+
+	// Session is what the transport keeps between the attempts of one
+	// subscription (see Session); nil when the caller keeps nothing.
+	Session *Session
 }
 
 // Heartbeat configures how a stream notices that its connection has died
