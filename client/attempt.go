@@ -20,6 +20,7 @@ func (sv *supervisor) open(ctx context.Context, rung int, failure error) (stream
 	for {
 		req := s.request()
 		req.Heartbeat.Interval *= sv.quiet.factor(rung)
+		req.Session = sv.sessions.of(s, rung)
 		if hook := s.cfg.Credentials; hook != nil {
 			c, err := sv.credentials(ctx, hook, failure)
 			if err != nil {
@@ -79,5 +80,8 @@ func applyCredentials(req *transport.Request, c Credentials) {
 	}
 	if len(c.Query) > 0 {
 		req.Query = c.Query
+	}
+	if c.Auth != nil {
+		req.Auth = c.Auth
 	}
 }

@@ -139,6 +139,11 @@ type Credentials struct {
 	// Query is added to the request URL, replacing parameters of the same
 	// name.
 	Query url.Values
+	// Auth is an in-band authentication payload, a JSON object, for the
+	// transports that carry one (socketio.Transport sends it in its
+	// namespace CONNECT, merged into the transport's own Auth); the others
+	// ignore it. Nil sends none.
+	Auth []byte
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.

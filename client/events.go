@@ -59,6 +59,11 @@ const (
 	// EventSendFailed: an attempt to send over Transport failed with Err;
 	// Send retries on the next connection unless Err is permanent.
 	EventSendFailed
+	// EventCarrier: the stream on Transport carries its data over the
+	// inner transport To, having used From until now (empty when the
+	// stream has just opened): a Socket.IO session starts on "polling" or
+	// "websocket", and may move from polling to websocket in place.
+	EventCarrier
 )
 
 var eventKindNames = [...]string{
@@ -77,6 +82,7 @@ var eventKindNames = [...]string{
 	EventPaused:       "paused",
 	EventResumed:      "resumed",
 	EventSendFailed:   "send-failed",
+	EventCarrier:      "carrier",
 }
 
 // String returns the kind's name in lower case, as used in logs.
@@ -93,7 +99,7 @@ type Event struct {
 	Kind      EventKind
 	Time      time.Time
 	Transport string        // the transport concerned
-	From, To  string        // for EventDowngraded and EventUpgraded
+	From, To  string        // for EventDowngraded, EventUpgraded and EventCarrier
 	Err       error         // why, for Disconnected, Downgraded, ProbeFailed, Failed
 	RetryIn   time.Duration // for EventDisconnected: the delay before the next attempt
 	ID        string        // for EventReset, EventSkipped: the message id concerned; EventGap: the cursor
@@ -131,6 +137,11 @@ func (e Event) String() string {
 		return fmt.Sprintf("gap %s: the server could not resume after id %q; messages may be missing", e.Transport, e.ID)
 	case EventSendFailed:
 		return fmt.Sprintf("send-failed %s: %s", e.Transport, errText(e.Transport, e.Err))
+	case EventCarrier:
+		if e.From == "" {
+			return fmt.Sprintf("carrier %s: %s", e.Transport, e.To)
+		}
+		return fmt.Sprintf("carrier %s: %s -> %s (upgraded in place)", e.Transport, e.From, e.To)
 	}
 	return e.Kind.String()
 }

@@ -56,6 +56,9 @@ func (s *secrets) addCredentials(c Credentials) {
 			s.add(v)
 		}
 	}
+	for _, v := range jsonStrings(c.Auth) {
+		s.add(v)
+	}
 }
 
 // add remembers v. Values too short to be secrets are left out: scrubbing

@@ -35,7 +35,8 @@ type supervisor struct {
 	authFailure   error
 	authRefreshed bool
 
-	credMu sync.Mutex // serialises calls of Config.Credentials
+	credMu   sync.Mutex // serialises calls of Config.Credentials
+	sessions sessions   // what each rung's transport keeps between attempts
 
 	mu      sync.Mutex
 	active  *reader            // the reader being driven
