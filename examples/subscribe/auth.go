@@ -22,7 +22,8 @@ const (
 )
 
 // authCommand returns the Credentials hook of -auth-cmd: it runs cmd with
-// sh -c for every attempt and sends its trimmed output as a bearer token.
+// sh -c for every attempt and sends its trimmed output as a bearer token
+// (and, for -socketio, as "token" in the CONNECT auth object).
 // The token is handed to out so that nothing the command prints shows it;
 // the command's own stderr is discarded, since it may hold the token too,
 // and a failure says only how the command ended.
@@ -52,6 +53,6 @@ func authCommand(cmd string, out *printer) func(context.Context, error) (client.
 			return client.Credentials{}, errors.New("-auth-cmd printed no token")
 		}
 		out.addSecret(token)
-		return client.Credentials{Header: http.Header{"Authorization": {"Bearer " + token}}}, nil
+		return client.Credentials{Header: http.Header{"Authorization": {"Bearer " + token}}, Auth: tokenAuth(token)}, nil
 	}
 }
