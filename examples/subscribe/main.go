@@ -124,7 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	})
 	fs.StringVar(&o.appPing, "app-ping", "", "WebSocket text frame sent every heartbeat interval as a ping, {{n}} replaced by a counter from 0")
 	fs.StringVar(&o.appPongField, "app-pong-field", "", "path of a field that marks an inbound WebSocket frame without message id as a ping reply (never printed)")
-	fs.StringVar(&o.cursorParam, "cursor-param", transport.DefaultCursorParam, "query parameter carrying the cursor on -ws, -longpoll and -poll")
+	fs.StringVar(&o.cursorParam, "cursor-param", transport.DefaultCursorParam, "query parameter carrying the cursor on -ws, -stream, -longpoll and -poll")
 	fs.BoolVar(&o.send, "send", false, "send each line of stdin to the server (WebSocket frame, or POST to -send-url)")
 	fs.StringVar(&o.sendURL, "send-url", "", "URL the HTTP transports POST sent lines to (default the transport's own URL)")
 	fs.StringVar(&o.authCmd, "auth-cmd", "", "shell command run before every attempt; its output is the bearer token")
