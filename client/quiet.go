@@ -12,18 +12,21 @@ import (
 // A stream whose liveness rests on bytes arriving (SSE) cannot tell a quiet
 // server (nothing to say, and no comments to keep the line warm) from a
 // buffering proxy (which holds everything back): both stall. Counting every
-// such stall as a failure moves a healthy subscription off a quiet server's
-// best transport, and its probes back up fail the same way for ever.
+// such stall toward a downgrade moves a healthy subscription off a quiet
+// server's best transport, and its probes back up fail the same way for
+// ever.
 //
-// So a stall of a stream that delivered nothing is checked against the
-// rung below: its first answer from the cursor, within one heartbeat
-// budget. If that rung has messages the stream did not deliver, the stream
-// was hiding them and the stall is a failure as before. If it has nothing
-// either (a long poll held, an empty poll), the server is merely quiet: the
-// stream is opened again at once, with no failure counted, and that rung's
-// liveness budget is doubled (up to maxQuietFactor times), so that a quiet
-// server costs a reconnect every few minutes instead of every 25 seconds.
-// Any message on the rung restores its normal budget. The price is slower
+// So before a rung whose streams only ever went silent is left, the rung
+// below is asked, from the same cursor, for one complete answer (a long
+// poll's or a poll's). If it has messages the stream did not deliver, the
+// stream was hiding them: the subscription moves down as before. If it
+// answers with nothing, the server is merely quiet: the subscription stays,
+// with no failure counted, and that rung's liveness budget is doubled (up
+// to maxQuietFactor times), so that a quiet server costs a reconnect every
+// few minutes instead of every half minute. A message on the rung restores
+// its budget. Only a complete answer is proof: a rung below that does not
+// answer (the network is down, or its request outlives its deadline) proves
+// nothing, and the subscription moves down as before. The price is slower
 // detection of a connection that dies while its server is quiet.
 
 // maxQuietFactor bounds how far a quiet rung's liveness budget stretches.
@@ -46,17 +49,18 @@ func (q quietFactors) stretch(rung int) {
 // reset restores rung's normal budget.
 func (q quietFactors) reset(rung int) { q[rung].Store(0) }
 
-// quietStall reports whether err, which ended a stream of the current rung
-// that delivered nothing, is the stall of a quiet server rather than a
-// failure: the rung below, asked from the same cursor, has nothing new
-// either.
-func (sv *supervisor) quietStall(err error, delivered bool) bool {
-	s := sv.s
-	hb := s.cfg.heartbeat()
+// silentStall reports whether err ended a stream that delivered nothing
+// because no byte arrived: what a quiet server and a buffering proxy both
+// look like (an unanswered ping or a late answer is neither).
+func silentStall(err error, delivered bool) bool {
 	var silent *transport.SilenceError
-	if delivered || !hb.Enabled() || !errors.As(err, &silent) {
-		return false // an unanswered ping or a late answer is no quiet server
-	}
+	return !delivered && errors.As(err, &silent)
+}
+
+// quietBelow reports whether the next usable rung below the current one
+// gives a complete answer with nothing in it. Pause ends the question.
+func (sv *supervisor) quietBelow() bool {
+	s := sv.s
 	below := -1
 	for i := sv.ladder.current + 1; i < len(sv.ladder.reasons); i++ {
 		if sv.ladder.reasons[i] == nil {
@@ -67,19 +71,25 @@ func (sv *supervisor) quietStall(err error, delivered bool) bool {
 	if below < 0 {
 		return false // nothing to compare with
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, hb.Interval+hb.Timeout)
-	defer cancel()
-	stream, err := sv.open(ctx, below, nil)
-	if err == nil {
-		// A message already there comes at once; otherwise Next waits
-		// (a poll's next request, a long poll's hold) until the budget ends.
-		_, err = stream.Next(ctx)
-		_ = stream.Close()
-		if err == nil {
-			return false // the rung below has what this stream did not deliver
-		}
+	switch s.cfg.Transports[below].(type) {
+	case *transport.LongPoll, *transport.Poll: // Open returns with a whole answer
+	default:
+		return false
 	}
-	// Only the budget running out means "nothing new": any other failure
-	// of the rung below proves nothing.
-	return errors.Is(ctx.Err(), context.DeadlineExceeded) && s.ctx.Err() == nil
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	if sv.setCurrent(cancel) != nil {
+		return false // paused
+	}
+	stream, err := sv.open(ctx, below, nil)
+	if err != nil {
+		return false
+	}
+	defer stream.Close()
+	// A message from that answer is handed out at once; with none, Next
+	// would start another request, which an ended ctx refuses at once.
+	done, stop := context.WithCancel(ctx)
+	stop()
+	_, err = stream.Next(done)
+	return err != nil && ctx.Err() == nil
 }

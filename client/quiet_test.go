@@ -14,9 +14,9 @@ import (
 // when something comes. A buffering proxy in front of SSE is still left.
 func TestQuiet_staysOnAQuietServer(t *testing.T) {
 	ctx := testCtx(t)
-	srv := testserver.New(testserver.Options{LongPollHold: time.Second, KeepAlive: -1})
+	srv := testserver.New(testserver.Options{LongPollHold: 50 * time.Millisecond, KeepAlive: -1})
 	t.Cleanup(srv.Close)
-	cfg := testConfig(&transport.SSE{URL: srv.SSEURL()}, &transport.LongPoll{URL: srv.LongPollURL(), Hold: time.Second})
+	cfg := testConfig(&transport.SSE{URL: srv.SSEURL()}, &transport.LongPoll{URL: srv.LongPollURL(), Hold: 50 * time.Millisecond})
 	cfg.HeartbeatInterval, cfg.HeartbeatTimeout = 20*time.Millisecond, 20*time.Millisecond
 	cfg.DowngradeAfter = 2
 	cfg.EventBuffer = 1024
@@ -61,4 +61,23 @@ func TestQuiet_bufferingProxyIsStillLeft(t *testing.T) {
 	publish(srv, 3)
 	waitEvent(t, ctx, sub, isDowngrade(transport.NameSSE, transport.NameLongPoll))
 	checkSequence(t, receive(t, ctx, sub, 3), 1)
+}
+
+// Only a complete answer from below proves the server quiet: when the rung
+// below fails too, the silence proves nothing and the subscription moves
+// down as before.
+func TestQuiet_noAnswerBelowProvesNothing(t *testing.T) {
+	ctx := testCtx(t)
+	srv := testserver.New(testserver.Options{LongPollHold: 50 * time.Millisecond, KeepAlive: -1})
+	t.Cleanup(srv.Close)
+	srv.Disable("/long", 503)
+	cfg := testConfig(&transport.SSE{URL: srv.SSEURL()}, &transport.LongPoll{URL: srv.LongPollURL(), Hold: 50 * time.Millisecond})
+	cfg.HeartbeatInterval, cfg.HeartbeatTimeout = 20*time.Millisecond, 20*time.Millisecond
+	cfg.DowngradeAfter = 2
+	cfg.EventBuffer = 1024
+	sub := subscribe(t, cfg)
+	e := waitEvent(t, ctx, sub, func(e Event) bool { return e.Kind == EventQuiet || e.Kind == EventDowngraded })
+	if e.Kind != EventDowngraded {
+		t.Fatalf("got %v, want a downgrade: an unanswered rung below is no proof of quiet", e)
+	}
 }

@@ -239,13 +239,6 @@ func (sv *supervisor) recover(err error, delivered bool) error {
 	case transport.Permanent:
 		return err
 	}
-	if sv.quietStall(err, delivered) {
-		sv.quiet.stretch(from)
-		budget := s.cfg.heartbeat()
-		s.emit(Event{Kind: EventQuiet, Transport: name, Err: err,
-			RetryIn: 0, Budget: (budget.Interval*sv.quiet.factor(from) + budget.Timeout)})
-		return nil // the same rung again, at once
-	}
 	if skipped, final := sv.checkPoison(err); final != nil {
 		return final
 	} else if skipped {
@@ -266,15 +259,34 @@ func (sv *supervisor) recover(err error, delivered bool) error {
 	default:
 		sv.ladder.failed()
 	}
+	announced := false
+	if silentStall(err, delivered) && sv.ladder.failures >= sv.ladder.downgradeAfter {
+		// About to leave a rung whose streams only ever went silent:
+		// first make sure the server is not merely quiet (see quiet.go).
+		s.emit(Event{Kind: EventDisconnected, Transport: name, Err: err})
+		announced = true
+		if sv.quietBelow() {
+			sv.ladder.failures, sv.failures = 0, 0
+			sv.bo.Reset()
+			sv.quiet.stretch(from)
+			hb := s.cfg.heartbeat()
+			s.emit(Event{Kind: EventQuiet, Transport: name, Err: err, Budget: hb.Interval*sv.quiet.factor(from) + hb.Timeout})
+			return nil // the same rung again, at once
+		}
+	}
 	if to, ok := sv.ladder.downgrade(); ok {
 		s.stats.downgrades.Add(1)
-		s.emit(Event{Kind: EventDisconnected, Transport: name, Err: err})
+		if !announced {
+			s.emit(Event{Kind: EventDisconnected, Transport: name, Err: err})
+		}
 		s.emit(Event{Kind: EventDowngraded, From: name, To: s.cfg.Transports[to].Name(), Err: err})
 		return nil // the next rung is tried at once
 	}
 	delay := backoff.WithFloor(sv.bo.NextBackOff(), transport.RetryAfterOf(err))
 	s.stats.setState(StateWaiting, "")
-	s.emit(Event{Kind: EventDisconnected, Transport: name, Err: err, RetryIn: delay})
+	if !announced {
+		s.emit(Event{Kind: EventDisconnected, Transport: name, Err: err, RetryIn: delay})
+	}
 	return sv.wait(delay)
 }
 
