@@ -80,7 +80,8 @@
 // that fails every attempt at the same cursor is skipped by its id
 // ([EventSkipped]) or, without an id, ends the subscription with a
 // [*StuckError]; a server that reports it could not resume gives [EventGap].
-// A stream that stalls without delivering is compared with the rung below
-// before it counts as a failure, so that a quiet server keeps its best
-// transport ([EventQuiet]) while a buffering proxy is still left.
+// Before a rung whose streams only went silent is left, the long poll or
+// poll below is asked for one answer from the same cursor, so that a quiet
+// server keeps its best transport ([EventQuiet]) while a buffering proxy
+// or a dead network is still left.
 package client
