@@ -21,6 +21,13 @@
 // cursor parameter is "after"), to check that the client's hooks are enough
 // to follow them.
 //
+// StartStreams runs streams.js: servers that stream over one long response,
+// for the HTTP stream transport and whole-state polling (seed 000's HTTP/2
+// server over TLS with a certificate the test makes, a log over cleartext
+// HTTP/2, a CouchDB-style continuous _changes feed, a Kubernetes-style watch
+// with 410 Gone for an expired resourceVersion, and seed 000's whole-state
+// poll with ETags). It needs only node's own modules and express.
+//
 // The Go files build without Node.js. Using them needs node (version 20 or
 // later) on PATH and the pinned packages installed once:
 //
