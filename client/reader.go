@@ -169,6 +169,14 @@ func (s *Subscription) enqueue(ctx context.Context, m Message, rung int) (reused
 		ref, mk = keyRef(m.Key), mark{rung: anyRung}
 	}
 	s.gate.Lock()
+	if m.ID != "" && m.Key != "" && s.seen.contains(keyRef(m.Key)) && !s.seen.contains(m.ID) {
+		// The server's echo of a SendWithID copy, under an id of its own:
+		// already delivered, but its id moves the cursor past it.
+		s.commit(m.ID, mk)
+		s.gate.Unlock()
+		s.stats.duplicates.Add(1)
+		return false, nil
+	}
 	dup, reused := s.seen.check(ref, mk)
 	if dup {
 		s.gate.Unlock()
@@ -233,6 +241,7 @@ func (s *Subscription) deliverLocal(ctx context.Context, m Message) error {
 		return nil
 	}
 	s.seen.add(m.ID, mark{rung: anyRung})
+	s.seen.add(keyRef(m.ID), mark{rung: anyRung}) // for an echo that carries it as its Key
 	s.gate.Unlock()
 	// The queue is closed once the subscription's context has ended and
 	// the readers are gone; local holds that close off while m is offered.

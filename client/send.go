@@ -90,6 +90,11 @@ func (s *Subscription) Send(ctx context.Context, data []byte) error {
 // would) and does not move the cursor, since the id is the sender's own.
 // If SendWithID returns an error, the local copy has been delivered all the
 // same, and the message may not have reached the server.
+//
+// A server that gives the echo an id of its own (so that the cursor stays
+// the server's) but keeps the sender's id in another field is followed by
+// mapping that field to the message's Key (transport.Fields.Key): an echo
+// whose Key is id is then dropped too, and its own id moves the cursor.
 func (s *Subscription) SendWithID(ctx context.Context, id string, data []byte) error {
 	if id == "" {
 		return fmt.Errorf("client: SendWithID needs an id")

@@ -144,3 +144,31 @@ func memSubscription(t *testing.T) (*memServer, *Subscription) {
 	collect(t, sub, 1)
 	return srv, sub
 }
+
+func TestSendWithID_echoUnderTheServersOwnID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, sub := memSubscription(t)
+		if err := sub.SendWithID(context.Background(), "c-7", []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := sub.Next(context.Background()); err != nil || m.ID != "c-7" || m.Transport != TransportLocal {
+			t.Fatalf("Next = %+v, %v; want the local copy", m, err)
+		}
+		// The echo comes back as id 2, the sender's id in its Key.
+		srv.mu.Lock()
+		srv.log = append(srv.log, transport.Message{ID: "2", Key: "c-7", Data: []byte("hi")}, transport.Message{ID: "3", Data: []byte("3")})
+		close(srv.grew)
+		srv.grew = make(chan struct{})
+		srv.mu.Unlock()
+		m, err := sub.Next(context.Background())
+		if err != nil || m.ID != "3" {
+			t.Fatalf("Next = %+v, %v; want the message after the echo", m, err)
+		}
+		if d := sub.Stats().Duplicates; d != 1 {
+			t.Fatalf("duplicates %d, want the echo", d)
+		}
+		if c := sub.Cursor(); c != "3" {
+			t.Fatalf("cursor %q", c)
+		}
+	})
+}
