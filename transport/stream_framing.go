@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 )
 
 // StreamFormat says how the body of an HTTPStream is cut into values.
@@ -89,7 +90,16 @@ type unitReader struct {
 func (u *unitReader) next() ([]byte, error) {
 	for {
 		if u.r < u.w || u.eof {
-			adv, unit, err := u.framer.frame(u.buf[u.r:u.w], u.eof)
+			// The framer looks at no more than limit+1 bytes of a unit at
+			// first, so that what it finds there, and so how the stream
+			// ends, does not depend on how the body was split into reads:
+			// a unit without its end in them is too large, whatever follows.
+			buf := u.buf[u.r:u.w]
+			over := int64(len(buf))-1 > u.limit
+			if over {
+				buf = buf[:u.limit+1]
+			}
+			adv, unit, err := u.framer.frame(buf, u.eof && !over)
 			switch {
 			case err != nil:
 				return nil, err
@@ -103,6 +113,8 @@ func (u *unitReader) next() ([]byte, error) {
 					return unit, &TooLargeError{Size: int64(len(unit)), Limit: u.limit, What: "value"}
 				}
 				return unit, nil
+			case over:
+				return u.tooLarge()
 			case u.eof:
 				return nil, io.EOF
 			}
@@ -124,6 +136,21 @@ func (u *unitReader) next() ([]byte, error) {
 			u.err = err
 		}
 	}
+}
+
+// tooLarge fails the unit at the start of the buffer, of which the framer
+// has seen limit+1 bytes without finding its end. When the rest of the
+// buffer holds that end, the unit is returned whole, so that its id can be
+// read; otherwise the bytes of it that were read are.
+func (u *unitReader) tooLarge() ([]byte, error) {
+	buf := u.buf[u.r:u.w]
+	if adv, unit, err := u.framer.frame(buf, u.eof); err == nil && adv > 0 && unit != nil {
+		u.r += adv
+		u.whole = true
+		return unit, &TooLargeError{Size: int64(len(unit)), Limit: u.limit, What: "value"}
+	}
+	u.whole = false
+	return buf, &TooLargeError{Size: int64(len(buf)), Limit: u.limit, What: "value"}
 }
 
 // room makes space at the end of the buffer for a read: it moves what is
@@ -393,25 +420,40 @@ func jsonLiteral(c byte) string {
 func (f *jsonFramer) container(buf []byte) (int, error) {
 	i := f.pos
 	for i < len(buf) {
-		c := buf[i]
 		if f.inStr {
-			switch {
-			case f.esc:
+			if f.esc {
 				f.esc = false
-			case c == '\\':
+				i++
+				continue
+			}
+			// Runs of bytes that change nothing first: one look-up each.
+			for i < len(buf) && framePlainInString[buf[i]] {
+				i++
+			}
+			if i == len(buf) {
+				break
+			}
+			switch c := buf[i]; c {
+			case '\\':
 				f.esc = true
-			case c == '"':
+			case '"':
 				f.inStr = false
 				if len(f.stack) == 0 {
 					return i + 1, nil // a top-level string
 				}
-			case c < 0x20:
+			default:
 				return 0, fmt.Errorf("%w: control byte %q inside a JSON string (a value cut short?)", ErrMalformed, c)
 			}
 			i++
 			continue
 		}
-		switch c {
+		for i < len(buf) && framePlainOutside[buf[i]] {
+			i++
+		}
+		if i == len(buf) {
+			break
+		}
+		switch c := buf[i]; c {
 		case '"':
 			f.inStr = true
 		case '{':
@@ -427,7 +469,7 @@ func (f *jsonFramer) container(buf []byte) (int, error) {
 			if top == 0 {
 				return i + 1, nil
 			}
-		case rs:
+		default: // rs
 			return 0, fmt.Errorf("%w: RS byte inside a JSON value (a value cut short?)", ErrMalformed)
 		}
 		i++
@@ -435,6 +477,18 @@ func (f *jsonFramer) container(buf []byte) (int, error) {
 	f.pos = i
 	return -1, nil
 }
+
+// framePlainInString marks the bytes that change nothing for the framer
+// inside a string: all but the quote, the backslash and control bytes.
+// framePlainOutside marks those that change nothing outside strings: all
+// but quotes, brackets and RS.
+var framePlainInString, framePlainOutside = func() (in, out [256]bool) {
+	for c := range 256 {
+		in[c] = c >= 0x20 && c != '"' && c != '\\'
+		out[c] = !strings.ContainsRune("\"{}[]\x1e", rune(c))
+	}
+	return in, out
+}()
 
 func opening(closing byte) byte {
 	if closing == '}' {
