@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 )
 
 // StreamFormat says how the body of an HTTPStream is cut into values.
@@ -419,25 +420,40 @@ func jsonLiteral(c byte) string {
 func (f *jsonFramer) container(buf []byte) (int, error) {
 	i := f.pos
 	for i < len(buf) {
-		c := buf[i]
 		if f.inStr {
-			switch {
-			case f.esc:
+			if f.esc {
 				f.esc = false
-			case c == '\\':
+				i++
+				continue
+			}
+			// Runs of bytes that change nothing first: one look-up each.
+			for i < len(buf) && framePlainInString[buf[i]] {
+				i++
+			}
+			if i == len(buf) {
+				break
+			}
+			switch c := buf[i]; c {
+			case '\\':
 				f.esc = true
-			case c == '"':
+			case '"':
 				f.inStr = false
 				if len(f.stack) == 0 {
 					return i + 1, nil // a top-level string
 				}
-			case c < 0x20:
+			default:
 				return 0, fmt.Errorf("%w: control byte %q inside a JSON string (a value cut short?)", ErrMalformed, c)
 			}
 			i++
 			continue
 		}
-		switch c {
+		for i < len(buf) && framePlainOutside[buf[i]] {
+			i++
+		}
+		if i == len(buf) {
+			break
+		}
+		switch c := buf[i]; c {
 		case '"':
 			f.inStr = true
 		case '{':
@@ -453,7 +469,7 @@ func (f *jsonFramer) container(buf []byte) (int, error) {
 			if top == 0 {
 				return i + 1, nil
 			}
-		case rs:
+		default: // rs
 			return 0, fmt.Errorf("%w: RS byte inside a JSON value (a value cut short?)", ErrMalformed)
 		}
 		i++
@@ -461,6 +477,18 @@ func (f *jsonFramer) container(buf []byte) (int, error) {
 	f.pos = i
 	return -1, nil
 }
+
+// framePlainInString marks the bytes that change nothing for the framer
+// inside a string: all but the quote, the backslash and control bytes.
+// framePlainOutside marks those that change nothing outside strings: all
+// but quotes, brackets and RS.
+var framePlainInString, framePlainOutside = func() (in, out [256]bool) {
+	for c := range 256 {
+		in[c] = c >= 0x20 && c != '"' && c != '\\'
+		out[c] = !strings.ContainsRune("\"{}[]\x1e", rune(c))
+	}
+	return in, out
+}()
 
 func opening(closing byte) byte {
 	if closing == '}' {
