@@ -25,6 +25,7 @@ func reportHeader(p Profile, seed int64, started time.Time) string {
 		"go test -tags chaos -count=1 ./internal/chaos/              # short profile, a few seconds per scenario (CI)\n" +
 		"internal/chaos/run-long.sh                                   # long profile; rewrites this file\n" +
 		"```\n\n" +
+		"Fuzzing of the decoders and framing parsers, with the figures of its long campaign, is in [FUZZING.md](FUZZING.md).\n\n" +
 		fmt.Sprintf("Profile %q: %d messages/s; scenarios 1 and 2 run until they have at least %d faults and %d messages; "+
 			"%d half-open stalls per transport; %d server restarts per transport; a crowd of %d subscriptions.\n\n",
 			p.Name, p.Rate, p.Faults, p.Messages, p.HalfOpenFaults, p.Restarts, p.Crowd) +
