@@ -28,3 +28,22 @@ func TestBinary_invalidConfigExitsTwo(t *testing.T) {
 		})
 	}
 }
+
+// A flag mistake gets one line saying what is wrong and a hint, not the
+// whole usage; -h gets the whole text, which says how the demo starts.
+func TestBinary_flagErrorsAreShortAndHelpIsWhole(t *testing.T) {
+	code, _, stderr := runBinary(t, "-bogus")
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if code != 2 || len(lines) != 2 || !strings.Contains(lines[0], "-bogus") || !strings.Contains(lines[1], "subscribe -h") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant 2 lines: the error and a hint", code, stderr)
+	}
+	code, _, stderr = runBinary(t, "-h")
+	for _, want := range []string{"no transport flag", "runs the demo", "-ws accepts", "http and https", "go run", "-socketio"} {
+		if !strings.Contains(stderr, want) {
+			t.Fatalf("-h (exit %d) does not say %q:\n%s", code, want, stderr)
+		}
+	}
+	if code != 0 || strings.Contains(stderr, "run 'subscribe -h'") {
+		t.Fatalf("-h: exit %d, stderr:\n%s", code, stderr)
+	}
+}

@@ -93,6 +93,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{header: http.Header{}}
 	fs := flag.NewFlagSet("subscribe", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// A mistake gets one line and a hint (the flag package has already
+	// printed what was wrong); -h gets the whole text.
+	fs.Usage = func() {
+		if !helpAsked(args) {
+			fmt.Fprintln(stderr, "subscribe: run 'subscribe -h' for the flags")
+		}
+	}
 	fs.StringVar(&o.ws, "ws", "", "WebSocket URL (ws:// or wss://)")
 	fs.StringVar(&o.sse, "sse", "", "Server-Sent Events URL")
 	fs.StringVar(&o.longpoll, "longpoll", "", "long-polling URL")
@@ -133,6 +140,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.sio.register(fs)
 	o.strm.register(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(fs, stderr)
+		}
 		return nil, err
 	}
 	given := map[string]bool{}
@@ -320,4 +330,39 @@ func receive(ctx context.Context, o *options, sub *client.Subscription, out *pri
 		}
 	}
 	return 0, nil
+}
+
+// usage prints the whole help text.
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprint(w, `Usage: subscribe [flags]
+
+Follows a live data source and prints each message as it arrives. Offer the
+transports the server has; the ladder is always -socketio, -ws, -sse,
+-stream, -longpoll, -poll, best first, keeping those given. -ws accepts
+http and https URLs too (they mean ws and wss).
+
+With no transport flag at all it runs the demo: an embedded server, a
+publisher and a schedule of faults, ending with a summary.
+
+Exit status: 0 after -n messages, on interrupt, or when the server ends the
+stream; 1 when the subscription fails for good; 2 for bad flags. (go run
+reports every non-zero status as 1: build the binary for the exact one.)
+
+Flags:
+`)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// helpAsked reports whether args ask for help before any non-flag argument.
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "--h":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
 }
