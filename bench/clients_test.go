@@ -58,6 +58,7 @@ var wires = []wire{
 		{"anysub-transport", anysubStream(func(u string) transport.Transport { return &transport.SSE{URL: u} })},
 		{"anysub", anysubClient(func(u string) transport.Transport { return &transport.SSE{URL: u} })},
 	}},
+	streamWire,
 	{name: "LongPoll", path: "/long", receivers: []receiver{
 		{"nethttp", rawPollLoop},
 		{"anysub", anysubClient(func(u string) transport.Transport { return &transport.LongPoll{URL: u} })},

@@ -21,6 +21,7 @@ import (
 //	/ws    WebSocket, one text frame per message (a hand-written writer of
 //	       pre-built frames, so that the server costs far less than any client)
 //	/sse   text/event-stream
+//	/stream  an HTTP stream of newline-delimited JSON envelopes
 //	/long  long polling: a JSON array of up to 100 messages after since,
 //	       held open while there is none
 //	/poll  polling: the same, answered at once (an empty array when none)
@@ -42,6 +43,7 @@ func newServer(tb testing.TB, f *feed) *server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.ws)
 	mux.HandleFunc("/sse", s.sse)
+	mux.HandleFunc("/stream", s.stream)
 	mux.HandleFunc("/long", func(w http.ResponseWriter, r *http.Request) { s.poll(w, r, true) })
 	mux.HandleFunc("/poll", func(w http.ResponseWriter, r *http.Request) { s.poll(w, r, false) })
 	s.Server = httptest.NewServer(mux)
