@@ -28,6 +28,12 @@
 // with 410 Gone for an expired resourceVersion, and seed 000's whole-state
 // poll with ETags). It needs only node's own modules and express.
 //
+// StartSocketIO runs socketio.js: a socket.io 4.8 server (namespaces "/"
+// and "/chat", optional connection state recovery and auth middleware) with
+// admin controls to emit events, stream them, cut every connection, forget
+// the sessions kept for recovery, and read what the server saw, for the
+// interop tests of the Socket.IO transport.
+//
 // The Go files build without Node.js. Using them needs node (version 20 or
 // later) on PATH and the pinned packages installed once:
 //
