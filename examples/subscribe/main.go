@@ -2,7 +2,8 @@
 // message as it arrives.
 //
 // Offer the transports the server has; the order of the ladder is always
-// WebSocket, SSE, long polling, polling, keeping those given:
+// Socket.IO, WebSocket, SSE, HTTP stream, long polling, polling, keeping
+// those given:
 //
 //	subscribe -ws ws://host/ws -sse http://host/sse -poll http://host/poll -json
 //
