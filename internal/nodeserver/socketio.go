@@ -61,13 +61,15 @@ type SocketIO struct {
 
 // SocketIOStats are the server's counters since the process started.
 type SocketIOStats struct {
-	Handshakes   map[string]int // engine sessions opened, by first transport
-	Upgrades     int            // engine sessions upgraded to WebSocket
-	EngineCloses []string       // why engine sessions closed, oldest first
-	Connects     int            // namespace connections
-	Recovered    int            // of which recovered their state
-	Refused      int            // CONNECTs refused by the auth middleware
-	Disconnects  []struct {
+	Handshakes    map[string]int // engine sessions opened, by first transport
+	Upgrades      int            // engine sessions upgraded to WebSocket
+	Heartbeats    int            // pongs received
+	LastHeartbeat int64          // when the last pong came, in ms since the epoch
+	EngineCloses  []string       // why engine sessions closed, oldest first
+	Connects      int            // namespace connections
+	Recovered     int            // of which recovered their state
+	Refused       int            // CONNECTs refused by the auth middleware
+	Disconnects   []struct {
 		Nsp, Reason string
 	}
 	Received []struct {
@@ -77,6 +79,10 @@ type SocketIOStats struct {
 	Acks  []json.RawMessage            // answers to EmitWithAck
 	Auths []map[string]json.RawMessage // auth objects the middleware saw
 	Open  int                          // engine sessions open now
+	// Namespaces has, for "/" and "/chat": the sockets connected, the
+	// socket ids the adapter knows (those broadcasts reach), the sessions
+	// kept for recovery and the packets kept for it.
+	Namespaces map[string]struct{ Sockets, Sids, Sessions, Packets int }
 }
 
 // StartSocketIO runs node socketio.js on 127.0.0.1 and returns once it
@@ -216,6 +222,16 @@ func (s *SocketIO) Drop(ctx context.Context) (int, error) {
 	var out struct{ Dropped int }
 	err := s.call(ctx, http.MethodPost, "/admin/drop", nil, &out)
 	return out.Dropped, err
+}
+
+// CutTCP cuts every TCP connection to the server and nothing else: a poll
+// or WebSocket broken under the server ends its session as a failed
+// transport, but an idle keep-alive connection's loss goes unseen (an HTTP
+// client replaces it). It returns how many connections it cut.
+func (s *SocketIO) CutTCP(ctx context.Context) (int, error) {
+	var out struct{ Cut int }
+	err := s.call(ctx, http.MethodPost, "/admin/cut-tcp", nil, &out)
+	return out.Cut, err
 }
 
 // Forget cuts every connection, as Drop does, and then forgets the

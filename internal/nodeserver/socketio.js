@@ -87,6 +87,8 @@ const io = new Server(server, {
 const stats = {
   handshakes: { polling: 0, websocket: 0 },
   upgrades: 0,
+  heartbeats: 0, // pongs received
+  lastHeartbeat: 0, // when the last came, in ms since the epoch
   engineCloses: [], // reasons the engine gave for closing sessions
   connects: 0,
   recovered: 0,
@@ -100,6 +102,7 @@ const stats = {
 io.engine.on('connection', (raw) => {
   stats.handshakes[raw.transport.name] = (stats.handshakes[raw.transport.name] || 0) + 1;
   raw.on('upgrade', () => { stats.upgrades++; });
+  raw.on('heartbeat', () => { stats.heartbeats++; stats.lastHeartbeat = Date.now(); });
   raw.on('close', (reason) => { stats.engineCloses.push(reason); });
 });
 
@@ -227,6 +230,19 @@ app.post('/admin/drop', (req, res) => {
   res.json({ dropped: cutAll(req) });
 });
 
+// Cuts the TCP connections only: the server sees a poll or a WebSocket
+// broken under it as a failed transport, but the loss of an idle
+// keep-alive connection goes unseen on both sides.
+app.post('/admin/cut-tcp', (req, res) => {
+  let n = 0;
+  for (const s of sockets) {
+    if (s === req.socket) continue;
+    s.destroy();
+    n++;
+  }
+  res.json({ cut: n });
+});
+
 // Cuts every connection (as drop does) and then, once the server has seen
 // them go and saved their sessions, forgets those sessions, as a restart or
 // an expired recovery window would: the next CONNECT cannot recover.
@@ -254,7 +270,17 @@ app.post('/admin/disconnect', express.json(), (req, res) => {
 });
 
 app.get('/admin/stats', (req, res) => {
-  res.json({ ...stats, open: io.engine.clientsCount });
+  const namespaces = {};
+  for (const name of ['/', '/chat']) {
+    const nsp = io.of(name);
+    namespaces[name] = {
+      sockets: nsp.sockets.size,
+      sids: nsp.adapter.sids.size,
+      sessions: nsp.adapter.sessions ? nsp.adapter.sessions.size : 0,
+      packets: nsp.adapter.packets ? nsp.adapter.packets.length : 0,
+    };
+  }
+  res.json({ ...stats, open: io.engine.clientsCount, namespaces });
 });
 
 // ---- process -----------------------------------------------------------------

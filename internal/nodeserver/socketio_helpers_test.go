@@ -5,6 +5,7 @@ package nodeserver_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -242,3 +243,86 @@ func payloadN(t *testing.T, m client.Message) int {
 	}
 	return *args[0].N
 }
+
+// tcpProxy forwards TCP connections to a server and can black-hole them:
+// while it does, nothing is forwarded either way and the connections stay
+// open, so each end sees a silent peer (a half-open connection).
+type tcpProxy struct {
+	ln     net.Listener
+	target string
+	holed  atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln, target: target}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+// URL is the proxy's http URL.
+func (p *tcpProxy) URL() string { return "http://" + p.ln.Addr().String() }
+
+func (p *tcpProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(c, up)
+		go p.pipe(up, c)
+	}
+}
+
+// pipe copies src to dst, holding every chunk while the proxy black-holes.
+func (p *tcpProxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if p.holed.Load() {
+				return // swallowed for good; the connection stays open, silent
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+	}
+}
+
+// close stops accepting, cuts every connection and waits for the pipes.
+func (p *tcpProxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// payloadID is a message's id, for the set of those seen.
+func payloadID(m client.Message) string { return m.ID }

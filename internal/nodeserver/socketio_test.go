@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -335,88 +336,139 @@ func TestSocketIO_forgotten(t *testing.T) {
 
 // Connections cut every 0.5 to 2 s during a stream of 3,000 events, with
 // recovery on: every event arrives once, in order, whether the session
-// polls, uses WebSocket, or upgrades anew after each reconnection.
+// polls, uses WebSocket, or upgrades anew after each reconnection. Each cut
+// ends the server's sessions as a failed transport does, and cuts every
+// TCP connection.
 func TestSocketIO_dropsDuringStream(t *testing.T) {
-	const events = 3000
 	for _, carriers := range [][]string{{"polling"}, {"websocket"}, {"polling", "websocket"}} {
-		name := strings.Join(carriers, ",")
-		t.Run(name, func(t *testing.T) {
-			ctx := sioCtx(t, 2*time.Minute)
-			srv := startSIO(t, nodeserver.SocketIOOptions{Recovery: true})
-			sub := subscribe(t, sioConfig(&socketio.Transport{URL: srv.URL() + "/chat", Transports: carriers}))
-			evs := follow(t, sub)
-			evs.wait(t, ctx, 1, kind(client.EventConnected))
-			if err := srv.Stream(ctx, "/chat", "n", events, 2*time.Millisecond); err != nil {
-				t.Fatal(err)
-			}
-			// The first event must arrive before the first drop: without an
-			// offset there is nothing to recover from.
-			got := receive(t, ctx, sub, 1)
-			stop := make(chan struct{})
-			var drops int
-			var dropErr error
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rng := rand.New(rand.NewPCG(1, uint64(len(carriers))))
-				for {
-					pause := 500*time.Millisecond + time.Duration(rng.Int64N(int64(1500*time.Millisecond)))
-					select {
-					case <-time.After(pause): // the fault schedule itself
-					case <-stop:
-						return
-					}
-					if _, err := srv.Drop(ctx); err != nil {
-						dropErr = err
-						return
-					}
-					drops++
+		dropsDuringStream(t, carriers, false)
+	}
+}
+
+// The same with the TCP connections cut and nothing else, so that the
+// server learns of a dead session only when it next uses it (or at its
+// ping timeout). This is opt-in (ANYSUB_SIO_TCP_CUTS=1): socket.io's
+// in-memory adapter lets a pid be recovered while a stale socket of the
+// same id lingers on the server, and that socket's cleanup later removes
+// the live one from the adapter, which then stays connected but gets no
+// broadcast (socket.io issue #4880, "Socket recovery works only once"). A
+// client cannot tell such a socket from a quiet one; the run fails about
+// once in twenty on a loaded machine.
+func TestSocketIO_tcpCutsDuringStream(t *testing.T) {
+	if os.Getenv("ANYSUB_SIO_TCP_CUTS") == "" {
+		t.Skip("set ANYSUB_SIO_TCP_CUTS=1 to cut TCP connections only (see socket.io issue #4880)")
+	}
+	for _, carriers := range [][]string{{"polling"}, {"polling", "websocket"}} {
+		dropsDuringStream(t, carriers, true)
+	}
+}
+
+// dropsDuringStream runs one carrier list of the tests above; tcpOnly cuts
+// the TCP connections only.
+func dropsDuringStream(t *testing.T, carriers []string, tcpOnly bool) {
+	const events = 3000
+	name := strings.Join(carriers, ",")
+	t.Run(name, func(t *testing.T) {
+		ctx := sioCtx(t, 2*time.Minute)
+		srv := startSIO(t, nodeserver.SocketIOOptions{Recovery: true})
+		sub := subscribe(t, sioConfig(&socketio.Transport{URL: srv.URL() + "/chat", Transports: carriers}))
+		evs := follow(t, sub)
+		evs.wait(t, ctx, 1, kind(client.EventConnected))
+		if err := srv.Stream(ctx, "/chat", "n", events, 2*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		// The first event must arrive before the first drop: without an
+		// offset there is nothing to recover from.
+		got := receive(t, ctx, sub, 1)
+		stop := make(chan struct{})
+		var drops int
+		var dropErr error
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(1, uint64(len(name))))
+			for {
+				pause := 500*time.Millisecond + time.Duration(rng.Int64N(int64(1500*time.Millisecond)))
+				select {
+				case <-time.After(pause): // the fault schedule itself
+				case <-stop:
+					return
 				}
-			}()
-			t.Cleanup(func() {
-				if t.Failed() {
-					evs := evs.snapshot()
-					t.Logf("last events: %v", evs[max(0, len(evs)-30):])
+				var err error
+				if tcpOnly {
+					_, err = srv.CutTCP(ctx)
+				} else {
+					_, err = srv.Drop(ctx)
 				}
-			})
-			got = append(got, receive(t, ctx, sub, events-1)...)
-			close(stop)
-			wg.Wait()
-			if dropErr != nil {
-				t.Fatal(dropErr)
-			}
-			ids := map[string]bool{}
-			for i, m := range got {
-				if n := payloadN(t, m); n != i || m.ID == "" || ids[m.ID] {
-					t.Fatalf("message %d is n=%d id %q (duplicate id: %v)", i, n, m.ID, ids[m.ID])
+				if err != nil {
+					dropErr = err
+					return
 				}
-				ids[m.ID] = true
+				drops++
 			}
-			st := sub.Stats()
-			srvStats, err := srv.Stats(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			upgrades := evs.count(carrier("polling", "websocket"))
-			t.Logf("%s: %d events, %d drops, %d reconnects, %d recovered by the server, %d gaps, %d duplicates dropped, %d upgrades",
-				name, len(got), drops, st.Reconnects, srvStats.Recovered, st.Gaps, st.Duplicates, upgrades)
-			if drops < 2 || st.Reconnects < 1 {
-				t.Fatalf("only %d drops and %d reconnects: the stream was too short to test anything", drops, st.Reconnects)
-			}
-			if st.Gaps != 0 || st.Duplicates != 0 {
-				t.Fatalf("%d gaps, %d duplicates", st.Gaps, st.Duplicates)
-			}
-			if len(carriers) == 2 && upgrades < 2 {
-				t.Fatalf("%d upgrades", upgrades)
-			}
-			// Nothing more comes.
-			emit(t, ctx, srv, "/chat", "end")
-			if m := receive(t, ctx, sub, 1)[0]; m.Event != "end" {
-				t.Fatalf("after the stream: %+v", m)
+		}()
+		t.Cleanup(func() {
+			if t.Failed() {
+				evs := evs.snapshot()
+				t.Logf("last events: %v", evs[max(0, len(evs)-30):])
+				if emitted, done, err := srv.StreamStatus(context.Background()); err == nil {
+					t.Logf("server stream: %d emitted, done %v", emitted, done)
+				}
+				if s, err := srv.Stats(context.Background()); err == nil {
+					t.Logf("server: connects %d, recovered %d, open %d, namespaces %+v, engine closes %q, disconnects %v", s.Connects, s.Recovered, s.Open, s.Namespaces, s.EngineCloses[max(0, len(s.EngineCloses)-20):], s.Disconnects[max(0, len(s.Disconnects)-10):])
+				}
 			}
 		})
-	}
+		var stopOnce sync.Once
+		halt := func() {
+			stopOnce.Do(func() { close(stop) })
+			wg.Wait()
+		}
+		t.Cleanup(halt)
+		// Every event once, in order; with TCP cuts only, a reconnection
+		// the server could not recover may skip some, but only after a gap.
+		ids := map[string]bool{payloadID(got[0]): true}
+		for last := payloadN(t, got[0]); last < events-1; {
+			m := receive(t, ctx, sub, 1)[0]
+			n := payloadN(t, m)
+			if n <= last || !tcpOnly && n != last+1 || m.ID == "" || ids[m.ID] {
+				t.Fatalf("message n=%d id %q after n=%d (duplicate id: %v)", n, m.ID, last, ids[m.ID])
+			}
+			if n != last+1 && sub.Stats().Gaps == 0 {
+				t.Fatalf("message n=%d after n=%d with no gap reported", n, last)
+			}
+			ids[m.ID] = true
+			got = append(got, m)
+			last = n
+		}
+		halt()
+		if dropErr != nil {
+			t.Fatal(dropErr)
+		}
+		st := sub.Stats()
+		srvStats, err := srv.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		upgrades := evs.count(carrier("polling", "websocket"))
+		t.Logf("%s: %d events, %d drops, %d reconnects, %d recovered by the server, %d gaps, %d duplicates dropped, %d upgrades",
+			name, len(got), drops, st.Reconnects, srvStats.Recovered, st.Gaps, st.Duplicates, upgrades)
+		if drops < 2 || st.Reconnects < 1 && !tcpOnly {
+			t.Fatalf("only %d drops and %d reconnects: the stream was too short to test anything", drops, st.Reconnects)
+		}
+		if st.Gaps != 0 && !tcpOnly || st.Duplicates != 0 {
+			t.Fatalf("%d gaps, %d duplicates", st.Gaps, st.Duplicates)
+		}
+		if len(carriers) == 2 && upgrades < 2 {
+			t.Fatalf("%d upgrades", upgrades)
+		}
+		// Nothing more comes.
+		emit(t, ctx, srv, "/chat", "end")
+		if m := receive(t, ctx, sub, 1)[0]; m.Event != "end" {
+			t.Fatalf("after the stream: %+v", m)
+		}
+	})
 }
 
 // A namespace DISCONNECT from the server ends the subscription.
@@ -519,5 +571,47 @@ func TestSocketIO_cli(t *testing.T) {
 	}
 	if len(s.Auths) != 1 || string(s.Auths[0]["token"]) != `"tok-8765"` || string(s.Auths[0]["room"]) != `"r"` {
 		t.Fatalf("auth seen %v", s.Auths)
+	}
+}
+
+// A connection that goes silent (the proxy swallows everything, nothing
+// closes) is found dead within the server's pingInterval + pingTimeout,
+// with 10% to spare, measured from the last pong the server received
+// (the answer to the last ping that came through).
+func TestSocketIO_halfOpen(t *testing.T) {
+	const interval, timeout = time.Second, time.Second
+	budget := interval + timeout
+	for _, carriers := range [][]string{{"polling"}, {"websocket"}} {
+		t.Run(carriers[0], func(t *testing.T) {
+			ctx := sioCtx(t, 60*time.Second)
+			srv := startSIO(t, nodeserver.SocketIOOptions{PingInterval: interval, PingTimeout: timeout})
+			proxy := newTCPProxy(t, srv.Addr())
+			st, err := (&socketio.Transport{URL: proxy.URL(), Transports: carriers}).Open(ctx, transport.Request{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			// Two heartbeats go through, then the black hole.
+			waitSIO(t, ctx, srv, func(s nodeserver.SocketIOStats) bool { return s.Heartbeats >= 2 })
+			proxy.holed.Store(true)
+			_, err = st.Next(ctx)
+			detected := time.Now()
+			if !errors.Is(err, transport.ErrStalled) {
+				t.Fatalf("err %v, want a stall", err)
+			}
+			s, err := srv.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			took := detected.Sub(time.UnixMilli(s.LastHeartbeat))
+			t.Logf("%s: dead %v after the last pong (budget %v, %d heartbeats)", carriers[0], took.Round(time.Millisecond), budget, s.Heartbeats)
+			// The pong reaches the server a little after the ping reached the
+			// client (the watchdog's reference), more so on a loaded machine:
+			// the lower bound only checks that the verdict is not early by
+			// much more than that.
+			if took < budget-250*time.Millisecond || took > budget+budget/10 {
+				t.Fatalf("detected %v after the last pong, want about %v and within %v", took, budget, budget+budget/10)
+			}
+		})
 	}
 }
