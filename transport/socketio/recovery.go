@@ -35,6 +35,16 @@ import (
 // that was established once (recovery refused, or not enabled on the
 // server), and on a first connection asked to resume after a cursor it
 // cannot resume from.
+//
+// One limit is the server's: socket.io's in-memory adapter lets a pid be
+// recovered while the server still holds a stale socket of the same id (a
+// connection it has not yet found dead), and when that stale socket is
+// finally cleaned up it takes the recovered one out of every room: the
+// connection stays up, pings and all, but no broadcast reaches it until the
+// next reconnection (socket.io issue #4880). A client cannot tell such a
+// socket from a quiet one. It needs the old connection to die unseen by the
+// server, as a network cut does; a server that notices the failure first,
+// as it does when it ends the session itself, is not affected.
 
 // sessionKey is the key of the state kept in a transport.Session.
 type sessionKey struct{ nsp, url string }
