@@ -100,6 +100,7 @@ func BenchmarkIdle(b *testing.B) {
 			b.ReportMetric(gs/float64(b.N), "goroutines/sub")
 		})
 	}
+	sioIdle(b)
 }
 
 func measureIdle(b *testing.B, base string, row idleRow) (bytesPer, goroutinesPer float64) {

@@ -13,7 +13,7 @@ const intactCount = 20000
 
 // peers are rows that are not ours: when one loses or mangles messages the
 // test reports it (as a skip, with what went wrong) instead of failing.
-var peers = map[string]bool{"r3labs": true, "gorilla": true}
+var peers = map[string]bool{"r3labs": true, "gorilla": true, "zishang520": true, "node-socket.io-client": true}
 
 // TestIntact checks that every client delivers every message, in order, byte
 // for byte.
@@ -46,4 +46,5 @@ func TestIntact(t *testing.T) {
 			})
 		}
 	}
+	sioIntact(t)
 }

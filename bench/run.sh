@@ -14,6 +14,10 @@ mkdir -p "$tools"
 if [ ! -x "$tools/benchstat" ]; then
 	GOBIN="$tools" go install golang.org/x/perf/cmd/benchstat@latest
 fi
+# The Socket.IO rows' server and Node client, pinned by node/package-lock.json.
+if [ ! -d node/node_modules/socket.io-client ]; then
+	npm ci --prefix node --no-audit --no-fund
+fi
 cmd1="go test -run ^\$ -bench ^Benchmark(Throughput|Latency|Failover)\$ -count $count $*"
 cmd2="go test -run ^\$ -bench ^BenchmarkIdle\$ -benchtime 1x -count $count $*"
 if [ -n "${RAW:-}" ]; then

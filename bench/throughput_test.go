@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"testing"
-
-	"github.com/anysub/anysub/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {
@@ -14,7 +12,7 @@ func TestMain(m *testing.M) {
 		serveChild()
 		return
 	}
-	leakcheck.Main(m)
+	mainLeakChecked(m)
 }
 
 // BenchmarkThroughput reads b.N messages as fast as the server writes them.
@@ -42,4 +40,5 @@ func BenchmarkThroughput(b *testing.B) {
 			})
 		}
 	}
+	sioThroughput(b)
 }
