@@ -172,14 +172,21 @@ func (e *engine) failure(op string) *transport.Error {
 
 // close ends the session: it first sends bye (best effort, within grace)
 // when the session is still healthy, then the engine's close packet, and
-// returns once every goroutine has exited.
-func (e *engine) close(bye []packet, grace time.Duration) {
-	if e.life.Err() == nil && grace > 0 {
+// returns once every goroutine has exited. A polling session that ended on
+// a request of its own broken by the network (see abandoned) sends them
+// too, once its goroutines have exited, in a POST of their own; when that
+// POST gets no answer either, close returns the session's id, for the
+// next attempt to end it on the server before it connects (see
+// sayGoodbye). It returns "" otherwise.
+func (e *engine) close(bye []packet, grace time.Duration) (unsent string) {
+	pkts := append(bye, packet{typ: engineClose})
+	healthy := e.life.Err() == nil
+	if healthy && grace > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), grace)
-		pkts := append(bye, packet{typ: engineClose})
 		_ = e.write(ctx, pkts...)
 		cancel()
 	}
+	goodbye := !healthy && grace > 0 && e.abandoned()
 	e.cancel(net.ErrClosed)
 	e.wg.Wait()
 	e.dog.stop()
@@ -192,6 +199,56 @@ func (e *engine) close(bye []packet, grace time.Duration) {
 	if ws != nil {
 		_ = ws.CloseNow()
 	}
+	if goodbye {
+		ctx, cancel := context.WithTimeout(context.Background(), min(grace, e.cfg.requestTimeout))
+		defer cancel()
+		if !answered(e.postPackets(ctx, e.hs.SID, pkts)) {
+			return e.hs.SID
+		}
+	}
+	return ""
+}
+
+// sayGoodbye POSTs the close packet to the polling session sid, one that
+// an earlier attempt left without being able to tell the server (see
+// close), so that the server ends it, and saves its namespace state for
+// recovery, before the CONNECT that asks to recover that state. It waits
+// at most closeGrace (or the request timeout, when shorter). It reports
+// whether the server answered, "ok" or that it no longer knows the
+// session (either will do); without an answer the next attempt tries again.
+func sayGoodbye(ctx context.Context, cfg engineConfig, sid string) bool {
+	ctx, cancel := context.WithTimeout(ctx, min(closeGrace, cfg.requestTimeout))
+	defer cancel()
+	e := &engine{cfg: cfg}
+	return answered(e.postPackets(ctx, sid, []packet{{typ: engineClose}}))
+}
+
+// answered reports whether a request's outcome is the server's: success
+// or an HTTP answer, as opposed to no answer at all.
+func answered(err error) bool {
+	var te *transport.Error
+	return err == nil || errors.As(err, &te) && te.StatusCode != 0
+}
+
+// abandoned reports whether the session ended, while polling, on a GET or
+// POST that the network broke (a connection reset or cut). The server may
+// not have seen that: a response it finished writing, or a connection
+// between two requests, can be lost without its knowing, and it then holds
+// the session until its ping timeout, so that a reconnection made before
+// that finds no namespace state to recover. The close packet, in a POST on
+// a new connection, ends the session on the server at once, which saves
+// that state, as engine.io-client does when a poll fails. Not after a stall
+// (the network is likely still down, and the POST would only delay the
+// reconnection), nor when the server ended the session itself.
+func (e *engine) abandoned() bool {
+	if e.carrier() != Polling {
+		return false
+	}
+	cause := context.Cause(e.life)
+	var te *transport.Error
+	var ee *EngineError
+	return errors.As(cause, &te) && te.StatusCode == 0 && !errors.As(cause, &ee) &&
+		!errors.Is(cause, ErrServerClosed) && !errors.Is(cause, transport.ErrStalled)
 }
 
 // recv returns the next batch of message packets, or the error that ended

@@ -113,7 +113,13 @@ func (e *engine) post(batch []outgoing) error {
 	}
 	ctx, cancel := context.WithTimeout(e.life, e.cfg.requestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url(Polling, e.hs.SID), bytes.NewReader(encodePayload(pkts)))
+	return e.postPackets(ctx, e.hs.SID, pkts)
+}
+
+// postPackets sends pkts to the polling session sid in one POST within
+// ctx and waits for the server's "ok".
+func (e *engine) postPackets(ctx context.Context, sid string, pkts []packet) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url(Polling, sid), bytes.NewReader(encodePayload(pkts)))
 	if err != nil {
 		return fail("send", transport.Permanent, err)
 	}

@@ -36,6 +36,16 @@ import (
 // server), and on a first connection asked to resume after a cursor it
 // cannot resume from.
 //
+// The server can recover a session only once it has seen the previous one
+// end: a reconnection that comes first finds no state to recover. While
+// polling, the network can break a connection without the server's
+// knowing (a response it finished writing never arrives, or the link dies
+// between two requests); so a stream whose poll failed sends the engine
+// close packet for its old session, at Close or, failing that, at the
+// next attempt before its handshake (engine.close, sayGoodbye), as
+// engine.io-client does when a poll fails. A WebSocket's loss is seen by
+// the server when its TCP connection closes.
+//
 // One limit is the server's: socket.io's in-memory adapter lets a pid be
 // recovered while the server still holds a stale socket of the same id (a
 // connection it has not yet found dead), and when that stale socket is
@@ -55,6 +65,7 @@ type sessionState struct {
 	mu        sync.Mutex
 	pid       string // the last CONNECT answer's pid; "" without recovery
 	connected bool   // a CONNECT has been answered once
+	stale     string // a polling session the server may still hold (see engine.close)
 	jar       http.CookieJar
 }
 
@@ -77,6 +88,26 @@ func (s *sessionState) snapshot() (pid string, connected bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.pid, s.connected
+}
+
+// leftOpen records sid as a polling session whose end the server may not
+// have seen ("" records nothing).
+func (s *sessionState) leftOpen(sid string) {
+	if sid == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stale = sid
+}
+
+// takeStale returns the session leftOpen recorded, once.
+func (s *sessionState) takeStale() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sid := s.stale
+	s.stale = ""
+	return sid
 }
 
 // connectedAs records the answer to a CONNECT.

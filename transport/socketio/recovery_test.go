@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/anysub/anysub/internal/siotest"
@@ -296,4 +297,82 @@ func TestRecovery_heldBack(t *testing.T) {
 			t.Fatalf("connects %q", srv.connects)
 		}
 	})
+}
+
+// lossyTransport forwards requests, and can lose the answer to the next
+// poll of a session (the server wrote it; the client never gets it, as
+// when the network breaks the connection after the server has finished),
+// and then fail every request (the network down).
+type lossyTransport struct {
+	base     *http.Transport
+	lose     atomic.Bool // lose the next poll's answer
+	thenDown bool        // and after it, fail everything until down is cleared
+	down     atomic.Bool
+}
+
+var errLinkDown = errors.New("connection reset by the test")
+
+func (l *lossyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if l.down.Load() {
+		return nil, errLinkDown
+	}
+	resp, err := l.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.Method == http.MethodGet && r.URL.Query().Get("sid") != "" && l.lose.CompareAndSwap(true, false) {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if l.thenDown {
+			l.down.Store(true)
+		}
+		return nil, errLinkDown
+	}
+	return resp, nil
+}
+
+// A poll whose answer the network lost leaves the server holding the
+// session, unaware: the stream tells it with the close packet, at its
+// Close or, when the network is still down then, before the next
+// handshake, so that the server saves the namespace state and the
+// reconnection recovers it instead of starting a new session with a gap.
+func TestRecovery_lostPoll(t *testing.T) {
+	for _, when := range []string{"at close", "at the next attempt"} {
+		t.Run(when, func(t *testing.T) {
+			ctx := testCtx(t)
+			srv := newServer(t, siotest.Options{Recovery: true})
+			lt := &lossyTransport{base: http.DefaultTransport.(*http.Transport).Clone(), thenDown: when != "at close"}
+			t.Cleanup(lt.base.CloseIdleConnections)
+			hc := &http.Client{Transport: lt}
+			tr := &Transport{URL: srv.URL() + "/feed", Transports: []string{"polling"}}
+			sess := &transport.Session{}
+			st := open(t, ctx, tr, transport.Request{Session: sess, HTTPClient: hc})
+			waitStats(t, ctx, srv, func(s siotest.Stats) bool { return s.Connects == 1 })
+			srv.Emit("/feed", "n", 1)
+			wantMsg(t, next(t, ctx, st), "o1", "n", `[1]`)
+
+			lt.lose.Store(true)
+			srv.Emit("/feed", "n", 2) // its answer is lost
+			if _, err := st.Next(ctx); classOf(t, err) != transport.Transient {
+				t.Fatalf("after a lost poll: %v", err)
+			}
+			_ = st.Close()
+			closes := 1
+			if lt.thenDown {
+				closes = 0 // the goodbye was lost too
+			}
+			if s := srv.Stats(); s.EngineCloses != closes || s.OpenSessions != 1-closes {
+				t.Fatalf("after Close: %d close packets, %d sessions open; want %d, %d", s.EngineCloses, s.OpenSessions, closes, 1-closes)
+			}
+			lt.down.Store(false)
+			srv.Emit("/feed", "n", 3)
+
+			st = open(t, ctx, tr, transport.Request{Session: sess, HTTPClient: hc, Cursor: "o1"})
+			wantMsg(t, next(t, ctx, st), "o2", "n", `[2]`)
+			wantMsg(t, next(t, ctx, st), "o3", "n", `[3]`)
+			if s := srv.Stats(); s.Recovered != 1 || s.Connects != 2 || s.EngineCloses != 1 {
+				t.Fatalf("recovered %d of %d connects, %d close packets", s.Recovered, s.Connects, s.EngineCloses)
+			}
+		})
+	}
 }

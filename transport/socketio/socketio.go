@@ -77,7 +77,12 @@ const closeGrace = time.Second
 // over whichever carrier is in use. Close sends the Engine.IO close packet,
 // so that the server keeps the namespace state for recovery; only when the
 // subscription has ended for good (Request.Session.Done) does it first
-// disconnect the namespace, which makes the server drop that state.
+// disconnect the namespace, which makes the server drop that state. It
+// does so too after a poll broken by the network, which the server may not
+// have seen (it would hold the session until its ping timeout, and a
+// reconnection made before that could not recover); when that goodbye gets
+// no answer either, the next Open of the same Request.Session sends it
+// before its handshake.
 //
 // A Transport is a configuration: it holds no connection, may be shared by
 // any number of subscriptions, and must not change after the first Open.
@@ -237,11 +242,15 @@ func (t *Transport) Open(ctx context.Context, req transport.Request) (transport.
 	}
 	st := stateOf(req.Session, sessionKey{nsp: tg.nsp, url: tg.base.Scheme + "://" + tg.base.Host + tg.base.Path})
 	cfg := t.engineConfig(tg, req, st, upgrade)
+	if sid := st.takeStale(); sid != "" && !sayGoodbye(ctx, cfg, sid) {
+		st.leftOpen(sid)
+	}
 	e, err := openEngine(ctx, cfg, first)
 	if err != nil {
 		return nil, err
 	}
 	s := newStream(t, e, tg.nsp, req)
+	s.state = st
 	if err := s.connect(ctx, st, req.Cursor, auth); err != nil {
 		grace := closeGrace
 		if ctx.Err() != nil {

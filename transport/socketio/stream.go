@@ -19,7 +19,8 @@ type stream struct {
 	limit    int64
 	maxAtt   int
 	session  *transport.Session
-	sendName []byte // the JSON string of the event Send emits
+	state    *sessionState // what the subscription keeps between attempts
+	sendName []byte        // the JSON string of the event Send emits
 
 	closeOnce   sync.Once
 	unwatchOnce sync.Once
@@ -333,5 +334,7 @@ func (s *stream) shutdown() {
 	if s.session.Ended() {
 		bye = append(bye, packet{typ: engineMessage, data: appendSIO(nil, sioDisconnect, s.nsp, -1, nil)})
 	}
-	s.e.close(bye, closeGrace)
+	if sid := s.e.close(bye, closeGrace); sid != "" && s.state != nil {
+		s.state.leftOpen(sid)
+	}
 }
