@@ -8,7 +8,9 @@
 // message object per text frame, resuming from ?since=), Server-Sent Events on
 // PathSSE (resuming from Last-Event-ID or ?since=, with keep-alive comments),
 // long polling on PathLongPoll and polling on PathPoll (JSON arrays of at most
-// 1000 messages). Publish appends to the log; the fault controls (DropAll,
+// 1000 messages), and an NDJSON HTTP stream on PathStream (one message
+// object per line, resuming from ?since=, an empty line as keep-alive).
+// Publish appends to the log; the fault controls (DropAll,
 // RefuseWebSocket, SetSSEContentType, Stall) and process control (Kill,
 // Restart, Close) let a test break the server on purpose. With
 // Options.LogFile the log survives Kill and Restart, so a subscription can be

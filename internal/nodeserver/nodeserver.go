@@ -20,6 +20,7 @@ const (
 	PathSSE       = "/sse"
 	PathLongPoll  = "/long"
 	PathPoll      = "/poll"
+	PathStream    = "/stream" // NDJSON over one long response, for transport.HTTPStream
 )
 
 // Defaults for zero fields of Options.
@@ -185,6 +186,9 @@ func (s *Server) SSEURL() string { return s.URL() + PathSSE }
 
 // LongPollURL returns the long-polling endpoint.
 func (s *Server) LongPollURL() string { return s.URL() + PathLongPoll }
+
+// StreamURL returns the URL of the NDJSON stream, for transport.HTTPStream.
+func (s *Server) StreamURL() string { return s.URL() + PathStream }
 
 // PollURL returns the polling endpoint.
 func (s *Server) PollURL() string { return s.URL() + PathPoll }

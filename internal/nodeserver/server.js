@@ -1,15 +1,17 @@
 'use strict';
 // A small live-data server in the style of real Node.js deployments: express
-// for HTTP (polling, long polling, hand-written Server-Sent Events) and ws for
-// WebSocket, all serving one shared message log. The anysub interop tests run
-// the Go client against it; the Go package nodeserver starts and drives it.
+// for HTTP (polling, long polling, hand-written Server-Sent Events, an NDJSON
+// stream) and ws for WebSocket, all serving one shared message log. The
+// anysub interop tests run the Go client against it; the Go package
+// nodeserver starts and drives it.
 //
 // Usage: node server.js [--port N] [--log FILE] [--keepalive MS] [--hold MS]
 //                       [--parent-pipe]
 //   --port        port on 127.0.0.1 (env PORT; 0 = any free port)
 //   --log         JSON-lines file: loaded at start, appended and fsync'd on
 //                 every publish, so a restarted server keeps its ids
-//   --keepalive   SSE comment interval in ms (0 = none; default 5000)
+//   --keepalive   SSE comment (and /stream empty line) interval in ms
+//                 (0 = none; default 5000)
 //   --hold        how long /long holds an empty request, in ms (default 20000;
 //                 0 answers at once)
 //   --parent-pipe exit when stdin closes (the parent process went away)
@@ -210,9 +212,32 @@ app.get('/sse', (req, res) => {
   const c = {
     cursor: cur,
     socket: req.socket,
-    sse: true,
     write: (e) => res.write(e.sse),
     comment: () => res.write(': keep-alive\n\n'),
+  };
+  streams.add(c);
+  res.on('drain', () => pump(c));
+  res.on('close', () => streams.delete(c));
+  pump(c);
+});
+
+// An HTTP stream of the log as NDJSON, one {"id","event","data"} object per
+// line, from after the since cursor; an empty line every keep-alive.
+app.get('/stream', (req, res) => {
+  req.setTimeout(0);
+  res.writeHead(200, {
+    'Content-Type': 'application/x-ndjson',
+    'Cache-Control': 'no-cache',
+    'X-Accel-Buffering': 'no',
+  });
+  res.flushHeaders();
+  req.socket.setNoDelay(true);
+  if (stallOn('/stream')) return;
+  const c = {
+    cursor: since(req.query.since),
+    socket: req.socket,
+    write: (e) => res.write(e.json + '\n'),
+    comment: () => res.write('\n'),
   };
   streams.add(c);
   res.on('drain', () => pump(c));
@@ -395,7 +420,7 @@ let keepAliveTimer = null;
 if (opts.keepAlive > 0) {
   keepAliveTimer = setInterval(() => {
     for (const c of streams) {
-      if (c.sse && !c.socket.writableNeedDrain) c.comment();
+      if (c.comment && !c.socket.writableNeedDrain) c.comment();
     }
   }, opts.keepAlive);
 }
