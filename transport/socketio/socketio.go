@@ -256,7 +256,10 @@ func (t *Transport) Open(ctx context.Context, req transport.Request) (transport.
 		if ctx.Err() != nil {
 			grace = 0 // the caller has gone: no goodbye
 		}
-		e.close(nil, grace)
+		// A CONNECT the server took but whose answer was lost leaves a
+		// socket on the server: it must end before a later CONNECT
+		// recovers the same session (see recovery.go).
+		st.leftOpen(e.close(nil, grace))
 		return nil, err
 	}
 	s.watch(ctx)
