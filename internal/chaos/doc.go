@@ -27,6 +27,11 @@
 // the full ladder with WebSocket refused and allowed again (ladder_test.go),
 // SSE behind a buffering proxy (buffering_test.go, bufferproxy.go),
 // half-open connections (halfopen_test.go), server kill and restart
-// (restart_test.go), and a crowd of subscriptions through a restart
-// (crowd_test.go).
+// (restart_test.go), a crowd of subscriptions through a restart
+// (crowd_test.go), the Socket.IO transport with recovery under resets on
+// polling, on WebSocket and across upgrades (socketio_test.go), the
+// ladder sse → stream → longpoll → poll with SSE refused and served again
+// (TestLadderStream in ladder_test.go), and JSON values cut into chunks of
+// a few bytes by Toxiproxy's slicer on their way to the HTTP stream
+// transport (slicer_test.go).
 package chaos

@@ -91,8 +91,8 @@ func httpClient(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// ladderOf builds transports named by names (websocket, sse, longpoll,
-// poll) for the server at host ("127.0.0.1:PORT").
+// ladderOf builds transports named by names (websocket, sse, stream,
+// longpoll, poll) for the server at host ("127.0.0.1:PORT").
 func ladderOf(host string, names ...string) []transport.Transport {
 	var out []transport.Transport
 	for _, n := range names {
@@ -103,6 +103,8 @@ func ladderOf(host string, names ...string) []transport.Transport {
 			out = append(out, &transport.SSE{URL: "http://" + host + nodeserver.PathSSE, HandshakeTimeout: time.Second})
 		case transport.NameLongPoll:
 			out = append(out, &transport.LongPoll{URL: "http://" + host + nodeserver.PathLongPoll, Hold: lpHold})
+		case transport.NameStream:
+			out = append(out, &transport.HTTPStream{URL: "http://" + host + nodeserver.PathStream, Format: transport.FormatNDJSON})
 		case transport.NamePoll:
 			out = append(out, &transport.Poll{URL: "http://" + host + nodeserver.PathPoll, Interval: pollEvery})
 		default:

@@ -74,3 +74,62 @@ func TestLadder(t *testing.T) {
 	_ = rep.Row("ladder", itoa(v.Expected), itoa(v.Delivered), itoa(v.Lost), itoa(v.Duplicated), itoa(v.OutOfOrder),
 		itoa(faults), itoa(a.Downgrades), itoa(a.Upgrades), a.TransportMix(), elapsed.Round(time.Second).String(), pass(t))
 }
+
+// TestLadderStream is scenario 8: the ladder sse → stream → longpoll →
+// poll through Toxiproxy while the server answers SSE with a wrong content
+// type for a while and then serves it again, with connection resets in
+// between. The subscriber must downgrade from SSE to the NDJSON stream,
+// upgrade back, and deliver every id exactly once, in order.
+func TestLadderStream(t *testing.T) {
+	prof, seed, rep := setup(t)
+	tp := startToxiproxy(t)
+	srv := startNode(t, nodeserver.Options{})
+	px := proxyTo(t, tp, "ladderstream", srv)
+	rng := rngFor(seed, "ladderstream")
+
+	start := time.Now()
+	names := []string{transport.NameSSE, transport.NameStream, transport.NameLongPoll, transport.NamePoll}
+	rec := record(t, soakConfig(t, seed, "ladderstream", ladderOf(px.Listen, names...)))
+	pub := publish(t, srv, prof.Rate)
+
+	ctx, cancel := context.WithTimeout(context.Background(), prof.MaxSoak)
+	defer cancel()
+	faults := 0
+	for step := 0; faults < prof.Faults || pub.Published() < prof.Messages || step%4 != 0; step++ {
+		if err := pause(ctx, gap(rng, 500*time.Millisecond, 2*time.Second)); err != nil {
+			t.Fatalf("soak not done within %v: %d faults, %d messages", prof.MaxSoak, faults, pub.Published())
+		}
+		var err error
+		switch step % 4 {
+		case 0: // refuse SSE, then cut: the subscriber moves down to the stream
+			err = srv.SetSSEContentType(ctx, "text/plain")
+			if err == nil {
+				err = injectReset(ctx, px)
+			}
+			faults++
+		case 1, 3: // cut the connections on whatever rung is in use
+			err = injectReset(ctx, px)
+			faults++
+		case 2: // serve SSE again: the upgrade probe should move back up
+			err = srv.SetSSEContentType(ctx, "")
+		}
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+	}
+	elapsed := time.Since(start)
+	v, a := finish(t, srv, pub, rec, start)
+	t.Logf("ladderstream: %d faults in %v; %s; downgrades %v, upgrades %v, probe failures %d; %s",
+		faults, elapsed.Round(time.Millisecond), v, a.DowngradePaths, a.UpgradePaths, a.ProbeFailures, a.TransportMix())
+	down, up := transport.NameSSE+"→"+transport.NameStream, transport.NameStream+"→"+transport.NameSSE
+	if a.DowngradePaths[down] == 0 || a.UpgradePaths[up] == 0 {
+		t.Errorf("downgrades %v, upgrades %v: want %s and %s", a.DowngradePaths, a.UpgradePaths, down, up)
+	}
+	for _, want := range []string{transport.NameSSE, transport.NameStream} {
+		if a.MessagesPerTransport[want] == 0 {
+			t.Errorf("no message arrived on %s (%s)", want, a.TransportMix())
+		}
+	}
+	_ = rep.Row("ladderstream", itoa(v.Expected), itoa(v.Delivered), itoa(v.Lost), itoa(v.Duplicated), itoa(v.OutOfOrder),
+		itoa(faults), itoa(a.Downgrades), itoa(a.Upgrades), a.TransportMix(), elapsed.Round(time.Second).String(), pass(t))
+}

@@ -13,7 +13,7 @@ import (
 
 // Delivery is one message as the subscriber received it.
 type Delivery struct {
-	ID        uint64 // the server's id; 0 when it was missing or not a number
+	ID        uint64 // the number the checker reads (the server's id unless RecordBy says otherwise); 0 when missing or not a number
 	RawID     string
 	Transport string
 	At        time.Time
@@ -23,7 +23,8 @@ type Delivery struct {
 // every event from Events, with their times, until the subscription ends.
 // It owns two goroutines, both gone once Close returns.
 type Recorder struct {
-	sub *client.Subscription
+	sub  *client.Subscription
+	idOf func(client.Message) string // the id the checker reads; Message.ID by default
 
 	mu         sync.Mutex
 	deliveries []Delivery
@@ -37,11 +38,22 @@ type Recorder struct {
 
 // Record subscribes with cfg and starts recording. The caller must Close.
 func Record(ctx context.Context, cfg client.Config) (*Recorder, error) {
+	return RecordBy(ctx, cfg, nil)
+}
+
+// RecordBy is Record with the number the checker reads taken by idOf from
+// each message instead of from its id: for a server whose ids are not the
+// numbers 1, 2, 3, ... (a Socket.IO offset), the publisher's own sequence
+// number in the payload. A nil idOf reads Message.ID.
+func RecordBy(ctx context.Context, cfg client.Config, idOf func(client.Message) string) (*Recorder, error) {
+	if idOf == nil {
+		idOf = func(m client.Message) string { return m.ID }
+	}
 	sub, err := client.Subscribe(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{sub: sub, changed: make(chan struct{})}
+	r := &Recorder{sub: sub, idOf: idOf, changed: make(chan struct{})}
 	r.wg.Add(2)
 	go r.readMessages()
 	go r.readEvents()
@@ -59,7 +71,7 @@ func (r *Recorder) readMessages() {
 			r.mu.Unlock()
 			return
 		}
-		id, perr := strconv.ParseUint(m.ID, 10, 64)
+		id, perr := strconv.ParseUint(r.idOf(m), 10, 64)
 		if perr != nil {
 			id = 0
 		}

@@ -77,6 +77,42 @@ func declareSections(r *Report, p Profile) {
 			"(`backoff.Exponential{}`: first delay 1 s ±50%%, seeded per subscription) against no jitter (`Jitter: -1`). "+
 			"Target with jitter: at most 15%%.", p.Crowd),
 		"backoff", "subscriptions", "first attempts from", "to", "max share in 100 ms", "subscriptions complete", "lost", "duplicated", "result")
+	r.Table("socketio", "7. Socket.IO with recovery under connection resets",
+		fmt.Sprintf("The Socket.IO transport against a real socket.io 4.8.4 server (`internal/nodeserver/socketio.js`) with "+
+			"`connectionStateRecovery` on (pingInterval %v, pingTimeout %v), following namespace `%s` through Toxiproxy. The "+
+			"publisher broadcasts each numbered message to the namespace through the server's admin API (so the server stores it "+
+			"with an offset, the subscriber's cursor); the checker reads the number from the payload, the offsets being opaque. "+
+			"Faults as in scenario 1, raw network faults and nothing else: `reset_peer` switched on for %v at seeded moments "+
+			"0.5–2 s apart; the server is not told. Three runs: polling only, WebSocket only, and a polling handshake upgraded to "+
+			"WebSocket anew after every reconnection (*upgrades* counts the subscriber's polling → websocket carrier changes). "+
+			"Each reconnection must be recovered by the server (*gaps*, the client's count of unrecovered reconnections, must be 0).",
+			sioPingInterval, sioPingTimeout, sioNamespace, resetWindow)+"\n\n"+
+			"Why the polling run can pass: a reset often lands on a poll whose answer the server has finished writing, or on the "+
+			"connection between two polls, and the server does not see it; it holds the session until its ping timeout, and "+
+			"socket.io recovers a session only once the previous one has ended, so a reconnection made sooner starts afresh with a "+
+			"gap. In the short runs made before the client handled this, every reconnection of the polling run went unrecovered (the server ended the old "+
+			"sessions at \"ping timeout\", after the new CONNECT) and messages were lost; the check caught it. The client now sends "+
+			"the Engine.IO close packet for a session whose poll failed, at the stream's Close or, when that gets no answer either, "+
+			"before the next handshake (as engine.io-client does when a poll fails), so the server ends the old session, and saves "+
+			"its state, first. *server's session ends* is the server's own count of why engine sessions ended. The same ordering "+
+			"keeps socket.io issue #4880 away (a stale socket's cleanup, after a recovery, takes the recovered socket out of every "+
+			"room, so that no broadcast reaches it): before every fault and at the end the harness asks the server whether a socket "+
+			"of the namespace is connected but in no room; any such sample fails the run.",
+		"carriers", "expected", "delivered", "lost", "duplicated", "out of order", "faults injected", "disconnects seen", "reconnects",
+		"recovered by the server", "upgrades", "gaps", "server's session ends", "socket in no room (#4880), samples", "duration", "result")
+	r.Table("ladderstream", "8. The ladder with HTTP streaming under SSE",
+		"Ladder sse → stream → longpoll → poll through Toxiproxy; `stream` is the NDJSON HTTP stream (`transport.HTTPStream`) "+
+			"of the node server's `/stream`, the same log from a `since` cursor. A repeating, seeded schedule: answer SSE with a "+
+			"wrong content type and cut the connections, so the subscriber downgrades to the stream; cut them again on the "+
+			"stream; serve SSE again, so the upgrade probe (every 300 ms) moves back up; cut them on SSE.",
+		"expected", "delivered", "lost", "duplicated", "out of order", "faults injected", "downgrades", "upgrades", "messages per transport", "duration", "result")
+	r.Table("slicer", "9. JSON values in tiny TCP chunks",
+		fmt.Sprintf("An HTTP server in the test binary streams JSON values (nested objects, escaped quotes, braces inside "+
+			"strings, multi-byte UTF-8, numbers split anywhere) to `transport.HTTPStream` through Toxiproxy's `slicer` toxic "+
+			"(average_size %d bytes, size_variation %d, delay %d µs between chunks), so every value arrives cut into many "+
+			"pieces, often in the middle of a token or of a UTF-8 sequence. Every value must decode to exactly what was sent.",
+			slicerAverage, slicerVariation, slicerDelayMicros),
+		"format", "values sent", "decoded intact", "bytes", "chunks (approx.)", "result")
 	r.Table("notes", "How to read these figures", strings.Join([]string{
 		"- *expected* is the number of ids in the server's log (1…last); *lost*, *duplicated* and *out of order* compare the " +
 			"subscriber's deliveries with it. Any non-zero value fails the scenario, as does an id the publisher had " +
