@@ -34,8 +34,9 @@ type Profile struct {
 	Name string
 	Rate int // messages published per second
 
-	// Scenario 1 (resets, each transport alone) and scenario 2 (the ladder):
-	// a soak ends once it has both this many faults and this many messages.
+	// Scenarios 1 (resets, each transport alone), 2 and 8 (the ladders) and
+	// 7 (Socket.IO): a soak ends once it has both this many faults and this
+	// many messages.
 	Faults, Messages int
 	// MaxSoak bounds one soak's run whatever its counts.
 	MaxSoak time.Duration
