@@ -92,11 +92,12 @@ func declareSections(r *Report, p Profile) {
 			"Why the polling run can pass: a reset often lands on a poll whose answer the server has finished writing, or on the "+
 			"connection between two polls, and the server does not see it; it holds the session until its ping timeout, and "+
 			"socket.io recovers a session only once the previous one has ended, so a reconnection made sooner starts afresh with a "+
-			"gap. In the short runs made before the client handled this, every reconnection of the polling run went unrecovered (the server ended the old "+
-			"sessions at \"ping timeout\", after the new CONNECT) and messages were lost; the check caught it. The client now sends "+
-			"the Engine.IO close packet for a session whose poll failed, at the stream's Close or, when that gets no answer either, "+
-			"before the next handshake (as engine.io-client does when a poll fails), so the server ends the old session, and saves "+
-			"its state, first. *server's session ends* is the server's own count of why engine sessions ended. The same ordering "+
+			"gap. In a short run made before the client handled this, none of the polling run's reconnections was recovered (the "+
+			"server ended the old sessions at \"ping timeout\", after the new CONNECT) and messages were lost; the check caught it. "+
+			"Sending the Engine.IO close packet at the stream's Close only was not enough (it is often cut by the same reset "+
+			"window; half the reconnections of the next run went unrecovered). The client now sends it for a session whose poll "+
+			"failed at the stream's Close and, when that gets no answer, before the next handshake (engine.io-client sends it when "+
+			"a poll fails), so the server ends the old session, and saves its state, before the CONNECT that recovers it. *server's session ends* is the server's own count of why engine sessions ended. The same ordering "+
 			"keeps socket.io issue #4880 away (a stale socket's cleanup, after a recovery, takes the recovered socket out of every "+
 			"room, so that no broadcast reaches it): before every fault and at the end the harness asks the server whether a socket "+
 			"of the namespace is connected but in no room; any such sample fails the run.",

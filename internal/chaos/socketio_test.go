@@ -190,9 +190,11 @@ func TestSocketIO(t *testing.T) {
 				faults++
 			}
 			elapsed := time.Since(start)
-			if err := rec.WaitDelivered(ctx, uint64(pub.Published())); err == nil {
+			wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+			if err := rec.WaitDelivered(wctx, uint64(pub.Published())); err == nil {
 				sample() // reconnected after the last fault
 			}
+			wcancel()
 			v, a := finish(t, target, pub, rec, start)
 			st := rec.Stats()
 			sst, err := srv.Stats(context.Background())
