@@ -158,7 +158,9 @@ func sioAnysubStream(ctx context.Context, base, carrier string, n int, check boo
 }
 
 // zishangOptions are the options of one zishang520 socket: its own
-// Engine.IO session (no multiplexing), carrier alone, no reconnection.
+// Engine.IO session (no multiplexing), carrier alone, no reconnection, and
+// a connect timeout of 2 s instead of 20 s (see sioZishangIdle), which on
+// loopback only bounds the rare connect that never gets going.
 func zishangOptions(carrier string, n int) *zsocket.Options {
 	opts := zsocket.DefaultOptions()
 	ctor := zengine.TransportCtor(zsocket.WebSocket)
@@ -169,6 +171,7 @@ func zishangOptions(carrier string, n int) *zsocket.Options {
 	opts.SetUpgrade(false)
 	opts.SetForceNew(true)
 	opts.SetReconnection(false)
+	opts.SetTimeout(2 * time.Second)
 	opts.SetQuery(url.Values{"n": {strconv.Itoa(n)}})
 	return opts
 }
@@ -416,13 +419,30 @@ func sioThroughput(b *testing.B) {
 					b.SetBytes(int64(msgSize))
 					b.ReportAllocs()
 				}
-				cpu0 := cpuTime()
-				b.ResetTimer()
-				r, err := row.read(ctx, base, c.name, b.N, false)
-				b.StopTimer()
-				cpu := cpuTime() - cpu0
-				if err != nil || r.events != b.N {
-					b.Fatalf("%d of %d events, %v", r.events, b.N, err)
+				var (
+					r   sioRead
+					err error
+					cpu time.Duration
+				)
+				for attempt := 1; ; attempt++ {
+					cpu0 := cpuTime()
+					b.ResetTimer()
+					r, err = row.read(ctx, base, c.name, b.N, false)
+					b.StopTimer()
+					cpu = cpuTime() - cpu0
+					if err == nil && r.events != b.N {
+						err = fmt.Errorf("%d of %d events", r.events, b.N)
+					}
+					if err == nil {
+						break
+					}
+					// A peer's failed attempt (TestIntact reports such
+					// failures) is started over from a new connection, at
+					// most twice, and logged; an anysub row's fails.
+					if !peers[row.name] || attempt == 3 {
+						b.Fatalf("attempt %d: %d of %d events, %v", attempt, r.events, b.N, err)
+					}
+					b.Logf("attempt %d failed and was started over: %d of %d events, %v", attempt, r.events, b.N, err)
 				}
 				elapsed := b.Elapsed()
 				if row.node {
@@ -456,15 +476,13 @@ var zishangRetries atomic.Int64
 // HTTP client) and waits until it is connected. Now and then (about one in
 // a hundred WebSocket sockets opened back to back on this machine) the
 // library never gets a connection going and reports a connect timeout; the
-// socket is then dropped and opened again, with a 2 s timeout instead of
-// the default 20 s, up to three times, and zishangRetries counts it.
+// socket is then dropped and opened again, up to three times, and
+// zishangRetries counts it.
 func sioZishangIdle(ctx context.Context, base, carrier string, _ *http.Client) (func(), error) {
 	var err error
 	for range 3 {
-		opts := zishangOptions(carrier, 0)
-		opts.SetTimeout(2 * time.Second)
 		var s *zsocket.Socket
-		s, err = zsocket.Connect(base+"/", opts)
+		s, err = zsocket.Connect(base+"/", zishangOptions(carrier, 0))
 		if err != nil {
 			return nil, err
 		}
@@ -548,6 +566,12 @@ func sioIdle(b *testing.B) {
 			b.Run(c.group+"/"+row.name, func(b *testing.B) {
 				base := server(b)
 				var mem, res, gs float64
+				retries := zishangRetries.Load()
+				defer func() {
+					if n := zishangRetries.Load() - retries; n > 0 {
+						b.Logf("%d sockets were opened again after a connect timeout", n)
+					}
+				}()
 				for range b.N {
 					m, r, g := measureSIOIdle(b, base, c.name, row)
 					mem += m
@@ -577,6 +601,7 @@ func measureSIOIdle(b *testing.B, base, carrier string, row sioRow) (bytesPer, r
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
 	defer hc.CloseIdleConnections()
+	settle() // what the previous row closed may still be going away
 	m0, g0 := idleFootprint()
 	debug.FreeOSMemory()
 	r0 := rss()
@@ -597,7 +622,7 @@ func measureSIOIdle(b *testing.B, base, carrier string, row sioRow) (bytesPer, r
 	m1, g1 := idleFootprint()
 	debug.FreeOSMemory()
 	r1 := rss()
-	return float64(m1-m0) / float64(n), (float64(r1) - float64(r0)) / float64(n), float64(g1-g0) / float64(n)
+	return (float64(m1) - float64(m0)) / float64(n), (float64(r1) - float64(r0)) / float64(n), float64(g1-g0) / float64(n)
 }
 
 // zishangMonitor is the goroutine zishang520's engine package starts when
