@@ -49,6 +49,11 @@ type reader struct {
 	window     *time.Timer
 	windowDone chan struct{}
 
+	// batched is set when the stream calls the queue's flush before it may
+	// wait for the network (transport.ReadNotifier): its messages are
+	// queued without waking Next, which flush then does once per read.
+	batched bool
+
 	received atomic.Uint64 // messages taken off the stream, duplicates included
 	reused   bool          // a message on this stream reused a known id; pump's goroutine only
 }
@@ -58,11 +63,16 @@ type reader struct {
 // closed when ctx ends, whether or not its transport watches ctx itself, so
 // that a pending Next always returns when the subscription ends.
 func (sv *supervisor) newReader(stream transport.Stream, ctx context.Context, cancel context.CancelFunc, rung int, driving bool) *reader {
-	return &reader{
+	r := &reader{
 		sv: sv, stream: stream, name: sv.s.cfg.Transports[rung].Name(), rung: rung,
 		ctx: ctx, cancel: cancel, driving: driving, exited: make(chan struct{}),
 		stopWatch: context.AfterFunc(ctx, func() { _ = stream.Close() }),
 	}
+	if n, ok := stream.(transport.ReadNotifier); ok {
+		n.NotifyRead(sv.s.queue.flush)
+		r.batched = true
+	}
+	return r
 }
 
 // pump reads the stream and puts its messages in the queue until the stream
@@ -70,6 +80,9 @@ func (sv *supervisor) newReader(stream transport.Stream, ctx context.Context, ca
 // returns why. A stream that can push its messages is consumed that way,
 // which spares the goroutine a pull would need.
 func (r *reader) pump() error {
+	// Whatever was queued without a wake-up is handed over however the
+	// stream ends.
+	defer r.sv.s.queue.flush()
 	if p, ok := r.stream.(transport.Pusher); ok {
 		var stopped error
 		err := p.Push(func(m transport.Message) bool {
@@ -114,7 +127,7 @@ func (r *reader) accept(m transport.Message) error {
 		return nil
 	}
 	msg := Message{ID: m.ID, Event: m.Event, Data: m.Data, Key: m.Key, Transport: r.name, Received: time.Now()}
-	reused, err := s.enqueue(r.ctx, msg, r.rung)
+	reused, err := s.enqueue(r.ctx, msg, r.rung, !r.batched)
 	if reused && !r.reused {
 		r.reused = true // once per connection: a restarted log reuses many ids
 		s.stats.resets.Add(1)
@@ -152,7 +165,8 @@ func (r *reader) close() {
 }
 
 // enqueue puts m, from rung, in the queue unless it repeats a message in
-// the dedupe window. A message that reuses the id of a different one is
+// the dedupe window; wake false leaves a parked Next asleep until the
+// queue's flush (see queue). A message that reuses the id of a different one is
 // queued, and reported by reused. A message without id is known by its
 // key, if it has one: a repeated key is a duplicate whatever the content,
 // and a key goes in the window but never becomes the cursor. The id (or
@@ -162,7 +176,7 @@ func (r *reader) close() {
 // calls enqueue, so its checks and commits never interleave with another
 // reader's; SendWithID's local copies look at inflight instead (see
 // deliverLocal).
-func (s *Subscription) enqueue(ctx context.Context, m Message, rung int) (reused bool, err error) {
+func (s *Subscription) enqueue(ctx context.Context, m Message, rung int, wake bool) (reused bool, err error) {
 	mk := s.seen.markOf(&m, rung)
 	ref := m.ID
 	if ref == "" && m.Key != "" {
@@ -183,22 +197,18 @@ func (s *Subscription) enqueue(ctx context.Context, m Message, rung int) (reused
 		s.stats.duplicates.Add(1)
 		return false, nil
 	}
-	select {
-	case s.queue <- m: // room at once: check, queue and commit in one step
+	if s.queue.tryPut(m, wake) { // room at once: check, queue and commit in one step
 		s.remember(m.ID, ref, mk)
 		s.gate.Unlock()
 		return reused, nil
-	default:
 	}
 	s.inflight = m.ID
 	s.gate.Unlock()
-	select {
-	case s.queue <- m:
-	case <-ctx.Done():
+	if err := s.queue.put(ctx, m); err != nil {
 		s.gate.Lock()
 		s.inflight = ""
 		s.gate.Unlock()
-		return false, ctx.Err()
+		return false, err
 	}
 	s.gate.Lock()
 	s.inflight = ""
@@ -231,6 +241,14 @@ func (s *Subscription) commit(id string, mk mark) {
 	}
 }
 
+// mergeDone returns a context that ends when a or b does (with a's error
+// when a has ended); stop releases it.
+func mergeDone(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a)
+	stopB := context.AfterFunc(b, cancel)
+	return ctx, func() { stopB(); cancel() }
+}
+
 // deliverLocal queues m, a local copy of a message being sent, unless its
 // id has been delivered or is being queued by the reader, and remembers
 // the id so that the server's echo is dropped. The cursor does not move.
@@ -250,12 +268,13 @@ func (s *Subscription) deliverLocal(ctx context.Context, m Message) error {
 	if s.ctx.Err() != nil {
 		return ErrClosed
 	}
-	select {
-	case s.queue <- m:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.ctx.Done():
+	qctx, stop := mergeDone(ctx, s.ctx)
+	defer stop()
+	if err := s.queue.put(qctx, m); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return ErrClosed
 	}
+	return nil
 }

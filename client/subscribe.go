@@ -41,8 +41,8 @@ type Subscription struct {
 	ctx    context.Context // lifetime of the subscription
 	cancel context.CancelFunc
 
-	queue  chan Message // bounded: the driver blocks when it is full; closed at the end
-	events chan Event   // bounded: the oldest event is dropped when full
+	queue  *queue     // bounded: the driver blocks when it is full; closed at the end
+	events chan Event // bounded: the oldest event is dropped when full
 
 	gate     sync.Mutex // guards cursor, seen and inflight
 	cursor   string
@@ -79,7 +79,7 @@ func Subscribe(ctx context.Context, cfg Config) (*Subscription, error) {
 		cfg:      c,
 		ctx:      lctx,
 		cancel:   cancel,
-		queue:    make(chan Message, c.Buffer),
+		queue:    newQueue(c.Buffer),
 		events:   make(chan Event, c.EventBuffer),
 		cursor:   c.Cursor,
 		seen:     newDedupe(c.DedupeWindow),
@@ -109,20 +109,9 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	if s.closed.Load() {
 		return Message{}, ErrClosed
 	}
-	var m Message
-	var ok bool
-	if ctx.Done() == nil {
-		m, ok = <-s.queue // nothing to watch but the queue: the cheapest wait
-	} else {
-		select {
-		case m, ok = <-s.queue: // a queued message wins over an ended ctx
-		default:
-			select {
-			case m, ok = <-s.queue:
-			case <-ctx.Done():
-				return Message{}, ctx.Err()
-			}
-		}
+	m, ok, err := s.queue.get(ctx)
+	if err != nil {
+		return Message{}, err
 	}
 	if !ok {
 		// The queue is closed once the last driver has gone and final is

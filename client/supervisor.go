@@ -85,8 +85,8 @@ func (sv *supervisor) finish(err error) {
 	s.cancel()
 	s.wg.Done()
 	s.wg.Wait()
-	s.local.Lock() // no local copy is being offered either
-	close(s.queue) // every sender has gone; Next reports final once it is empty
+	s.local.Lock()  // no local copy is being offered either
+	s.queue.close() // every sender has gone; Next reports final once it is empty
 	s.local.Unlock()
 	close(s.events)
 	close(s.finished)

@@ -87,6 +87,10 @@ type pollStream struct {
 	hint                         time.Duration
 	etag, lastModified, validFor string
 
+	// notify, when set (see ReadNotifier), runs whenever Next has no
+	// buffered message left and is about to pause or request.
+	notify func()
+
 	// waitHook, when set (by tests), is called with the length of each pause
 	// between requests just before it starts.
 	waitHook func(time.Duration)
@@ -178,6 +182,9 @@ func (s *pollStream) Next(ctx context.Context) (Message, error) {
 		case s.pending != nil:
 			s.err, s.pending = s.pending, nil
 		default:
+			if s.notify != nil {
+				s.notify()
+			}
 			if err := s.pause(ctx); err != nil {
 				s.err = err
 				break
@@ -188,6 +195,11 @@ func (s *pollStream) Next(ctx context.Context) (Message, error) {
 	}
 	return Message{}, s.err
 }
+
+// NotifyRead implements ReadNotifier: f runs each time every message of
+// the last response has been returned, before the pause and the request
+// that follow.
+func (s *pollStream) NotifyRead(f func()) { s.notify = f }
 
 // Send implements Sender: it POSTs data to the transport's SendURL with the
 // stream's client, header and query (see httpSender.send). It does not wait

@@ -375,6 +375,11 @@ func (s *sseStream) Send(ctx context.Context, data []byte, key string) error {
 // Next or Push no longer reads the body (a Push inside its yield is not
 // waited for), stops the parser and closes the body. It is idempotent and
 // always returns nil.
+// NotifyRead implements ReadNotifier: f runs before each read of the
+// response body, which the parser makes when it has no complete event left
+// in its buffer.
+func (s *sseStream) NotifyRead(f func()) { s.tap.notify = f }
+
 func (s *sseStream) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)

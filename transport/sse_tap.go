@@ -36,6 +36,8 @@ type sseTap struct {
 
 	stalled atomic.Bool
 	fields  sseFieldScanner
+
+	notify func() // see ReadNotifier; runs before each read of the body
 }
 
 // States of sseTap.lead.
@@ -66,6 +68,9 @@ func (t *sseTap) Read(p []byte) (int, error) {
 func (t *sseTap) read(p []byte) (int, error) {
 	if t.stalled.Load() {
 		return 0, ErrStalled
+	}
+	if t.notify != nil {
+		t.notify()
 	}
 	t.arm()
 	n, err := t.body.Read(p)

@@ -93,6 +93,10 @@ func (s *httpStreamConn) Next(ctx context.Context) (Message, error) {
 	}
 }
 
+// NotifyRead implements ReadNotifier: f runs before each read of the
+// response body, made when no whole value is left in the stream's buffer.
+func (s *httpStreamConn) NotifyRead(f func()) { s.tap.notify = f }
+
 // decode turns one value into its messages, which share no memory with it.
 func (s *httpStreamConn) decode(unit []byte) []Message {
 	if s.decoder == nil {
@@ -185,6 +189,7 @@ type streamTap struct {
 	timer   *time.Timer
 	fired   chan struct{} // closed once the timer's function has returned
 	stalled atomic.Bool
+	notify  func() // see ReadNotifier; runs before each read of the body
 }
 
 func newStreamTap(body io.Reader, hb Heartbeat, kill func()) *streamTap {
@@ -199,6 +204,9 @@ func newStreamTap(body io.Reader, hb Heartbeat, kill func()) *streamTap {
 func (t *streamTap) Read(p []byte) (int, error) {
 	if t.stalled.Load() {
 		return 0, ErrStalled
+	}
+	if t.notify != nil {
+		t.notify()
 	}
 	switch {
 	case t.idle <= 0:

@@ -61,6 +61,18 @@ type Stream interface {
 	Close() error
 }
 
+// ReadNotifier is implemented by streams that can tell their consumer when
+// they are about to wait for the network. NotifyRead sets f, which the
+// stream then calls before every read from its connection that may block,
+// on the goroutine running Next or Push (and possibly on the goroutine
+// closing the stream). A consumer that collects messages to hand them on in
+// batches hands on what it has when f is called, so that batching never
+// delays a message behind a wait. NotifyRead is called before the first
+// Next or Push; f must be quick and must not call the stream.
+type ReadNotifier interface {
+	NotifyRead(f func())
+}
+
 // Request describes one connection attempt. The client fills it; a transport
 // reads it and must not keep references to its maps after Open returns.
 type Request struct {

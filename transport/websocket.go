@@ -294,12 +294,32 @@ type wsTap struct {
 
 	mu   sync.Mutex
 	conn io.Closer
+
+	notify atomic.Pointer[func()] // see ReadNotifier; called before each read of the upgraded connection
+}
+
+// wsNotifyBody is the upgraded connection as coder/websocket gets it: its
+// Reads are made only when coder/websocket's buffered reader has run dry,
+// so each may block, and the tap's notify function runs before each.
+type wsNotifyBody struct {
+	io.ReadWriteCloser
+	tap *wsTap
+}
+
+func (b *wsNotifyBody) Read(p []byte) (int, error) {
+	if f := b.tap.notify.Load(); f != nil {
+		(*f)()
+	}
+	return b.ReadWriteCloser.Read(p)
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *wsTap) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(t.poolable(r))
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok {
+			resp.Body = &wsNotifyBody{ReadWriteCloser: rwc, tap: t}
+		}
 		t.mu.Lock()
 		t.conn = resp.Body
 		t.mu.Unlock()
@@ -583,6 +603,10 @@ func (s *wsStream) Send(ctx context.Context, data []byte, _ string) error {
 // heartbeat, gives the close handshake up to a second and then cuts the
 // connection, which unblocks a pending Next. It is idempotent and returns
 // once the stream's goroutines have exited.
+// NotifyRead implements ReadNotifier: f runs before each read of the
+// connection, made when every frame already received has been read.
+func (s *wsStream) NotifyRead(f func()) { s.tap.notify.Store(&f) }
+
 func (s *wsStream) Close() error {
 	s.closeOnce.Do(s.shutdown)
 	return nil
