@@ -188,14 +188,26 @@ func (s *Subscription) emit(e Event) {
 	}
 	s.cfg.Logger.Log(s.ctx, level, "anysub: "+e.Kind.String(),
 		"transport", e.Transport, "from", e.From, "to", e.To, "err", e.Err, "retry_in", e.RetryIn, "id", e.ID)
+	s.evMu.Lock()
+	events := s.events
+	if events == nil {
+		if len(s.early) == s.cfg.EventBuffer {
+			s.early = append(s.early[:0], s.early[1:]...)
+			s.stats.eventsDropped.Add(1)
+		}
+		s.early = append(s.early, e)
+		s.evMu.Unlock()
+		return
+	}
+	s.evMu.Unlock()
 	for {
 		select {
-		case s.events <- e:
+		case events <- e:
 			return
 		default:
 		}
 		select {
-		case <-s.events:
+		case <-events:
 			s.stats.eventsDropped.Add(1)
 		default:
 		}

@@ -1,8 +1,12 @@
 package client
 
 import (
+	"context"
 	"errors"
+	"io"
+	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/anysub/anysub/transport"
@@ -43,4 +47,44 @@ func TestEvent_String(t *testing.T) {
 			t.Errorf("%v event:\n got %q\nwant %q", tc.e.Kind, got, tc.want)
 		}
 	}
+}
+
+// TestEvents_beforeFirstCall: events emitted before Events is first called
+// wait for it, the most recent EventBuffer of them (older ones counted as
+// dropped), and a channel asked for after the end is closed once drained.
+func TestEvents_beforeFirstCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Five failed opens, then a stream that ends the subscription:
+		// connecting and disconnected for each failed open, then
+		// connecting, connected, ended: 13 events.
+		tr := &scriptTransport{name: "script", steps: []step{
+			{err: transient("script")}, {err: transient("script")}, {err: transient("script")},
+			{err: transient("script")}, {err: transient("script")},
+			{msgs: msgs("1"), end: &transport.Error{Transport: "script", Op: "read", Class: transport.EndOfStream, Err: io.EOF}},
+		}}
+		cfg := Config{Transports: []transport.Transport{tr}, EventBuffer: 4, HeartbeatInterval: -1, UpgradeInterval: -1,
+			Backoff: fast}
+		sub, err := Subscribe(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		if _, err := sub.Next(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sub.Next(context.Background()); !errors.Is(err, io.EOF) {
+			t.Fatalf("Next: %v, want io.EOF", err)
+		}
+		var kinds []EventKind
+		for e := range sub.Events() {
+			kinds = append(kinds, e.Kind)
+		}
+		want := []EventKind{EventDisconnected, EventConnecting, EventConnected, EventEnded}
+		if !slices.Equal(kinds, want) {
+			t.Fatalf("events %v, want %v", kinds, want)
+		}
+		if st := sub.Stats(); st.EventsDropped != 9 {
+			t.Fatalf("EventsDropped %d, want 9 (13 emitted, 4 kept)", st.EventsDropped)
+		}
+	})
 }

@@ -25,7 +25,8 @@ import (
 // queue closes ready, which wakes every Next for good.
 type queue struct {
 	mu      sync.Mutex
-	buf     []Message // ring of capacity len(buf)
+	buf     []Message // ring, grown on demand up to max
+	max     int       // the queue's capacity
 	head, n int
 	closed  bool
 
@@ -38,7 +39,7 @@ type queue struct {
 
 func newQueue(capacity int) *queue {
 	return &queue{
-		buf:   make([]Message, capacity),
+		max:   capacity,
 		ready: make(chan struct{}, 1),
 		room:  make(chan struct{}, 1),
 	}
@@ -48,7 +49,7 @@ func newQueue(capacity int) *queue {
 // wake false, a parked Next is left asleep until flush.
 func (q *queue) tryPut(m Message, wake bool) bool {
 	q.mu.Lock()
-	if q.n == len(q.buf) {
+	if q.n == q.max {
 		// Full: whoever fills it must not keep Next asleep.
 		q.wakeReadyLocked()
 		q.mu.Unlock()
@@ -67,7 +68,7 @@ func (q *queue) tryPut(m Message, wake bool) bool {
 // not in a batch any more.
 func (q *queue) put(ctx context.Context, m Message) error {
 	q.mu.Lock()
-	for q.n == len(q.buf) {
+	for q.n == q.max {
 		q.wakeReadyLocked()
 		q.roomWait++
 		q.mu.Unlock()
@@ -76,7 +77,7 @@ func (q *queue) put(ctx context.Context, m Message) error {
 		case <-ctx.Done():
 			q.mu.Lock()
 			q.roomWait--
-			if q.n < len(q.buf) && q.roomWait > 0 {
+			if q.n < q.max && q.roomWait > 0 {
 				q.signal(q.room) // the token may have been meant for this put
 			}
 			q.mu.Unlock()
@@ -87,7 +88,7 @@ func (q *queue) put(ctx context.Context, m Message) error {
 	}
 	q.pushLocked(m)
 	q.wakeReadyLocked()
-	if q.n < len(q.buf) && q.roomWait > 0 {
+	if q.n < q.max && q.roomWait > 0 {
 		q.signal(q.room)
 	}
 	q.mu.Unlock()
@@ -166,8 +167,17 @@ func (q *queue) close() {
 	})
 }
 
-// pushLocked appends m; the caller holds mu and has checked for room.
+// pushLocked appends m; the caller holds mu and has checked for room. The
+// ring starts empty and doubles when full, up to max: an idle subscription
+// holds no buffer, and one whose reader rarely gets ahead of Next holds a
+// small one.
 func (q *queue) pushLocked(m Message) {
+	if q.n == len(q.buf) {
+		grown := make([]Message, min(max(4, 2*len(q.buf)), q.max))
+		k := copy(grown, q.buf[q.head:])
+		copy(grown[k:], q.buf[:q.head])
+		q.buf, q.head = grown, 0
+	}
 	i := q.head + q.n
 	if i >= len(q.buf) {
 		i -= len(q.buf)

@@ -195,3 +195,41 @@ func TestQueue_concurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestQueue_growsInOrder: the ring starts empty and grows as it fills,
+// wrapped or not, up to the capacity, keeping the order.
+func TestQueue_growsInOrder(t *testing.T) {
+	q := newQueue(16)
+	if len(q.buf) != 0 {
+		t.Fatalf("a new queue holds a buffer of %d", len(q.buf))
+	}
+	next, want := 0, 0
+	put := func(k int) {
+		for range k {
+			if !q.tryPut(Message{ID: strconv.Itoa(next)}, false) {
+				t.Fatalf("no room for message %d with %d queued", next, q.n)
+			}
+			next++
+		}
+	}
+	get := func(k int) {
+		for range k {
+			m, ok, _ := q.get(context.Background())
+			if !ok || m.ID != strconv.Itoa(want) {
+				t.Fatalf("got %q, want %d", m.ID, want)
+			}
+			want++
+		}
+	}
+	put(3)
+	get(2)
+	put(3)  // wraps around the first ring of 4
+	put(12) // grows twice, from a wrapped ring, to the capacity
+	if q.tryPut(Message{ID: "x"}, false) {
+		t.Fatal("room past the capacity")
+	}
+	if len(q.buf) != 16 {
+		t.Fatalf("ring of %d at capacity 16", len(q.buf))
+	}
+	get(16)
+}

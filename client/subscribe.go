@@ -41,8 +41,15 @@ type Subscription struct {
 	ctx    context.Context // lifetime of the subscription
 	cancel context.CancelFunc
 
-	queue  *queue     // bounded: the driver blocks when it is full; closed at the end
-	events chan Event // bounded: the oldest event is dropped when full
+	queue *queue // bounded: the driver blocks when it is full; closed at the end
+
+	// events is made by the first call of Events; until then, emitted
+	// events wait in early (at most EventBuffer, the oldest dropped), so
+	// that a subscription nobody asks for events holds no channel buffer.
+	evMu     sync.Mutex
+	events   chan Event // bounded: the oldest event is dropped when full
+	early    []Event
+	evClosed bool // the subscription has ended; guarded by evMu
 
 	gate     sync.Mutex // guards cursor, seen and inflight
 	cursor   string
@@ -80,7 +87,6 @@ func Subscribe(ctx context.Context, cfg Config) (*Subscription, error) {
 		ctx:      lctx,
 		cancel:   cancel,
 		queue:    newQueue(c.Buffer),
-		events:   make(chan Event, c.EventBuffer),
 		cursor:   c.Cursor,
 		seen:     newDedupe(c.DedupeWindow),
 		finished: make(chan struct{}),
@@ -94,7 +100,7 @@ func Subscribe(ctx context.Context, cfg Config) (*Subscription, error) {
 		quiet: make(quietFactors, len(c.Transports))}
 	s.sv = sv
 	s.wg.Add(1)
-	go sv.drive(nil, nil)
+	go sv.drive(nil, nil, nil)
 	return s, nil
 }
 
@@ -150,8 +156,24 @@ func (s *Subscription) Messages(ctx context.Context) iter.Seq2[Message, error] {
 // Events returns the channel of state changes. It is closed once the
 // subscription has ended and every goroutine it owns has exited. When the
 // channel is full the oldest event is dropped, so an unread channel never
-// holds the subscription back.
-func (s *Subscription) Events() <-chan Event { return s.events }
+// holds the subscription back. Events from before the first call wait for
+// it, the most recent EventBuffer of them; the channel's buffer is made
+// only then, so a subscription whose events are never read holds none.
+func (s *Subscription) Events() <-chan Event {
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	if s.events == nil {
+		s.events = make(chan Event, s.cfg.EventBuffer)
+		for _, e := range s.early {
+			s.events <- e
+		}
+		s.early = nil
+		if s.evClosed {
+			close(s.events)
+		}
+	}
+	return s.events
+}
 
 // Stats returns a snapshot of the subscription's counters.
 func (s *Subscription) Stats() Stats { return s.stats.snapshot() }

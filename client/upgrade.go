@@ -52,7 +52,7 @@ func (sv *supervisor) probeRound(current int) {
 		})
 		err = r.pump()
 		if r.settle() {
-			sv.drive(r, err) // this goroutine is the driver now
+			sv.drive(r, err, nil) // this goroutine is the driver now
 			return
 		}
 		r.close()
