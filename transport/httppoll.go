@@ -64,6 +64,7 @@ type pollStream struct {
 	client      *http.Client
 	header      http.Header
 	sender      httpSender // reads only what Open set, so needs no lock
+	streaming   bool       // decoding by default: bodies are decoded as they are read
 
 	// life ends when Close is called or the ctx given to Open ends; every
 	// request and every pause is cut short by it.
@@ -86,6 +87,8 @@ type pollStream struct {
 	// answered the URL validFor.
 	hint                         time.Duration
 	etag, lastModified, validFor string
+
+	env envDecoder // the default decoding's scratch; guarded by busy
 
 	// notify, when set (see ReadNotifier), runs whenever Next has no
 	// buffered message left and is about to pause or request.
@@ -135,7 +138,7 @@ func openPolling(ctx context.Context, req Request, spec pollSpec) (*pollStream, 
 		s.decoder = req.Decoder
 	}
 	if s.decoder == nil {
-		s.decoder = DecodeJSON
+		s.decoder, s.streaming = DecodeJSON, true
 	}
 	if s.maxResponse <= 0 {
 		s.maxResponse = defaultMaxResponseSize
@@ -293,14 +296,26 @@ func (s *pollStream) fetch(ctx context.Context, op string) (msgs []Message, pend
 	if resp.ContentLength > s.maxResponse {
 		return nil, nil, s.tooLarge(op, "response of %d bytes exceeds the limit of %d", resp.ContentLength, s.maxResponse)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, s.maxResponse+1))
-	if err != nil {
-		return nil, nil, s.requestError(ctx, rctx, op, err)
+	if s.streaming {
+		// The default decoding reads the body as it arrives (decodeReader).
+		msgs, err = s.env.decodeReader(resp.Body, s.maxResponse)
+		switch {
+		case errors.Is(err, errBodyTooLarge):
+			return nil, nil, s.tooLarge(op, "response exceeds the limit of %d bytes", s.maxResponse)
+		case err != nil && !errors.Is(err, ErrMalformed):
+			return nil, nil, s.requestError(ctx, rctx, op, err)
+		}
+	} else {
+		var body []byte
+		body, err = io.ReadAll(io.LimitReader(resp.Body, s.maxResponse+1))
+		if err != nil {
+			return nil, nil, s.requestError(ctx, rctx, op, err)
+		}
+		if int64(len(body)) > s.maxResponse {
+			return nil, nil, s.tooLarge(op, "response exceeds the limit of %d bytes", s.maxResponse)
+		}
+		msgs, err = s.decoder(body)
 	}
-	if int64(len(body)) > s.maxResponse {
-		return nil, nil, s.tooLarge(op, "response exceeds the limit of %d bytes", s.maxResponse)
-	}
-	msgs, err = s.decoder(body)
 	if err != nil {
 		if !errors.Is(err, ErrMalformed) {
 			err = fmt.Errorf("%w: %w", ErrMalformed, err)

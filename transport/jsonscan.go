@@ -99,6 +99,7 @@ type jsonParser struct {
 	b     []byte
 	i     int
 	depth int
+	base  int64 // offset of b in a larger text, for error messages
 }
 
 // jsonMaxDepth is encoding/json's limit on nested arrays and objects.
@@ -108,7 +109,7 @@ func (p *jsonParser) fail(where string) error {
 	if p.i >= len(p.b) {
 		return fmt.Errorf("unexpected end of JSON input %s", where)
 	}
-	return fmt.Errorf("invalid character %q at offset %d %s", p.b[p.i], p.i, where)
+	return fmt.Errorf("invalid character %q at offset %d %s", p.b[p.i], p.base+int64(p.i), where)
 }
 
 func (p *jsonParser) peek() byte {
