@@ -104,7 +104,11 @@ func BenchmarkIdle(b *testing.B) {
 }
 
 func measureIdle(b *testing.B, base string, row idleRow) (bytesPer, goroutinesPer float64) {
-	n := idleSubs()
+	return measureIdleN(b, base, row, idleSubs())
+}
+
+// measureIdleN is measureIdle with n connections.
+func measureIdleN(b *testing.B, base string, row idleRow, n int) (bytesPer, goroutinesPer float64) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0}}
 	defer hc.CloseIdleConnections()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -55,7 +55,10 @@ func newServer(tb testing.TB, f *feed) *server {
 	return s
 }
 
-type params struct{ since, n, stall int }
+type params struct {
+	since, n, stall int
+	text            string // msgText, or msgText4K with size=4k
+}
 
 func parse(r *http.Request) params {
 	q := r.URL.Query()
@@ -65,6 +68,10 @@ func parse(r *http.Request) params {
 		p.since, _ = strconv.Atoi(id)
 	}
 	p.n, _ = strconv.Atoi(q.Get("n"))
+	p.text = msgText
+	if q.Get("size") == "4k" {
+		p.text = msgText4K
+	}
 	if q.Get("since") == "" && r.Header.Get("Last-Event-ID") == "" {
 		p.stall, _ = strconv.Atoi(q.Get("stall"))
 	}
@@ -117,7 +124,7 @@ func (s *server) ws(w http.ResponseWriter, r *http.Request) {
 		}
 		c.mu.Lock()
 		for i := sent + 1; i <= last; i++ {
-			frame = appendEnvelope(frame[:0], i)
+			frame = appendEnvelopeText(frame[:0], i, p.text)
 			c.frame(0x1, frame)
 		}
 		err := c.w.Flush()
@@ -227,7 +234,7 @@ func (s *server) sse(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for i := sent + 1; i <= last; i++ {
-			ev = appendSSE(ev[:0], i)
+			ev = appendSSE(ev[:0], i, p.text)
 			bw.Write(ev)
 		}
 		if bw.Flush() != nil || rc.Flush() != nil {
@@ -262,7 +269,7 @@ func (s *server) poll(w http.ResponseWriter, r *http.Request, hold bool) {
 		if i > p.since+1 {
 			body = append(body, ',')
 		}
-		body = appendEnvelope(body, i)
+		body = appendEnvelopeText(body, i, p.text)
 	}
 	body = append(body, ']')
 	w.Header().Set("Content-Type", "application/json")

@@ -44,7 +44,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for i := sent + 1; i <= last; i++ {
-			line = append(appendEnvelope(line[:0], i), '\n')
+			line = append(appendEnvelopeText(line[:0], i, p.text), '\n')
 			bw.Write(line)
 		}
 		if bw.Flush() != nil || rc.Flush() != nil {

@@ -18,10 +18,12 @@ import (
 
 // primary is the metric each benchmark family is judged by.
 var primary = map[string]string{
-	"Throughput": "msgs/s",
-	"Latency":    "p99-µs",
-	"Idle":       "B/sub",
-	"Failover":   "ns/op",
+	"Throughput":     "msgs/s",
+	"Throughput4KiB": "msgs/s",
+	"Latency":        "p99-µs",
+	"Idle":           "B/sub",
+	"IdleCrowd":      "B/sub",
+	"Failover":       "ns/op",
 }
 
 type row struct {
@@ -76,6 +78,7 @@ func main() {
 			r.values[fields[i+1]] = append(r.values[fields[i+1]], v)
 		}
 	}
+	perfTargets(groups)
 	targets(groups)
 	for _, g := range order {
 		family := strings.Split(g, "/")[0]
@@ -153,7 +156,7 @@ func targets(groups map[string][]*row) {
 		}
 		return "**missed**"
 	}
-	fmt.Print("\n## Targets, judged on this run's medians\n\n")
+	fmt.Print("\n## Targets of the first round, judged on this run's medians\n\n")
 	fmt.Println("| target | row | measured | verdict |\n|---|---|---|---|")
 	type pair struct{ wire, base string }
 	for _, p := range []pair{{"WebSocket", "coder-Reader"}, {"SSE", "go-sse"}, {"LongPoll", "nethttp"}, {"Poll", "nethttp"}} {
@@ -208,5 +211,82 @@ func targets(groups map[string][]*row) {
 		if v, ok := get("Failover/Stalled", n, "ns/op"); ok {
 			fmt.Printf("| stall → detected and reconnected (heartbeat 50+50 ms, backoff 10 ms) | %s | %.0f ms | (no target) |\n", n, v/1e6)
 		}
+	}
+}
+
+// perfTargets prints the targets of the performance round (no per-message
+// hand-off, lean long-poll decoding, half the idle memory), each judged on
+// this run's medians. anysub's one delivery path is Next with a
+// cancellable ctx, so its rows are judged against both the delivery-path
+// and the Next thresholds.
+func perfTargets(groups map[string][]*row) {
+	get := func(group, name, unit string) (float64, bool) {
+		for _, r := range groups[group] {
+			if r.name == name && len(r.values[unit]) > 0 {
+				return median(r.values[unit]), true
+			}
+		}
+		return 0, false
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**missed**"
+	}
+	ratio := func(target, group, name, base string, min float64) {
+		a, ok1 := get(group, name, "msgs/s")
+		b, ok2 := get(group, base, "msgs/s")
+		if !ok1 || !ok2 {
+			return
+		}
+		cpu := ""
+		if ca, ok := get(group, name, "cpu-ns/msg"); ok {
+			if cb, ok := get(group, base, "cpu-ns/msg"); ok {
+				cpu = fmt.Sprintf("; process CPU %.0f vs %.0f ns/msg", ca, cb)
+			}
+		}
+		fmt.Printf("| %s | %s %s | %.0f vs %.0f msgs/s = %.2f×%s | %s |\n", target, group, name, a, b, a/b, cpu, verdict(a/b >= min))
+	}
+	fmt.Print("\n## Targets of the performance round, judged on this run's medians\n\n")
+	fmt.Println("| target | row | measured | verdict |\n|---|---|---|---|")
+	for _, g := range []string{"Throughput", "Throughput4KiB"} {
+		ratio("1. delivery path ≥ 0.9× coder Reader", g+"/WebSocket", "anysub", "coder-Reader", 0.9)
+		ratio("1. delivery path ≥ 1.0× gorilla", g+"/WebSocket", "anysub", "gorilla", 1.0)
+		ratio("1. Next ≥ 0.7× coder Reader", g+"/WebSocket", "anysub", "coder-Reader", 0.7)
+		ratio("1. Next ≥ 0.7× gorilla", g+"/WebSocket", "anysub", "gorilla", 0.7)
+		ratio("(1. transport layer alone ≥ 0.9×)", g+"/WebSocket", "anysub-transport", "coder-Reader", 0.9)
+		ratio("1. delivery path ≥ 0.9× go-sse", g+"/SSE", "anysub", "go-sse", 0.9)
+		ratio("1. Next ≥ 0.7× go-sse", g+"/SSE", "anysub", "go-sse", 0.7)
+		ratio("(1. transport layer alone ≥ 0.9×)", g+"/SSE", "anysub-transport", "go-sse", 0.9)
+		ratio("2. long poll ≥ 0.9× lean loop", g+"/LongPoll", "anysub", "lean", 0.9)
+		ratio("2. long poll ≥ 1.0× encoding/json loop", g+"/LongPoll", "anysub", "nethttp", 1.0)
+		if a, ok := get(g+"/LongPoll", "anysub", "allocs/op"); ok {
+			fmt.Printf("| 2. long poll ≤ 2 allocations per message | %s/LongPoll anysub | %.0f | %s |\n", g, a, verdict(a <= 2))
+		}
+		for _, p := range []struct{ wire, base string }{{"WebSocket", "coder-Reader"}, {"SSE", "go-sse"}, {"Stream", "bufio-json"}, {"LongPoll", "nethttp"}, {"Poll", "nethttp"}} {
+			a, ok1 := get(g+"/"+p.wire, "anysub", "allocs/op")
+			b, ok2 := get(g+"/"+p.wire, p.base, "allocs/op")
+			if ok1 && ok2 {
+				fmt.Printf("| 5. allocs/msg ≤ raw + 2 | %s/%s anysub | %.0f vs %.0f | %s |\n", g, p.wire, a, b, verdict(a <= b+2))
+			}
+		}
+	}
+	for _, p := range []struct{ wire, base string }{{"WebSocket", "coder-Reader"}, {"SSE", "go-sse"}, {"LongPoll", "nethttp"}} {
+		g := "Idle/" + p.wire
+		am, ok1 := get(g, "anysub", "B/sub")
+		bm, ok2 := get(g, p.base, "B/sub")
+		if ok1 && ok2 {
+			fmt.Printf("| 3. idle memory ≤ 1.25× raw | %s anysub | %.0f vs %.0f B = %.2f× | %s |\n", p.wire, am, bm, am/bm, verdict(am <= 1.25*bm))
+		}
+		ag, ok1 := get(g, "anysub", "goroutines/sub")
+		bg, ok2 := get(g, p.base, "goroutines/sub")
+		if ok1 && ok2 {
+			fmt.Printf("| 3. idle goroutines ≤ raw + 1 | %s anysub | %.1f vs %.1f | %s |\n", p.wire, ag, bg, verdict(ag <= bg+1))
+		}
+	}
+	if m, ok := get("IdleCrowd/WebSocket", "anysub", "MiB-total"); ok {
+		n, _ := get("IdleCrowd/WebSocket", "anysub", "subs")
+		fmt.Printf("| 3. %.0f idle WebSocket subscriptions ≤ 250 MiB | IdleCrowd/WebSocket anysub | %.1f MiB | %s |\n", n, m, verdict(m <= 250 && n >= 10000))
 	}
 }
