@@ -21,6 +21,17 @@
 // ([transport.Pusher]) is consumed that way, which saves the goroutine that
 // pulling from a push-style parser would need.
 //
+// The queue hands messages over in batches. Waking a parked Next costs more
+// than decoding a small message, so a stream that says when it is about to
+// wait for the network ([transport.ReadNotifier]: every built-in transport
+// but Socket.IO does) has its messages queued without a wake-up, and the
+// queue wakes Next once, before that wait, for all the messages the last
+// read brought. Nothing is held back behind a wait: a full queue, the end of
+// a stream and every read that may block hand over what is queued. Each
+// stream is read by a goroutine started once it is open, which takes over
+// as the driver, so the stack that connecting grew (TLS, HTTP, handshakes)
+// is not kept for the life of the connection.
+//
 // On a lower rung the driver schedules an upgrade probe every
 // UpgradeInterval, on a timer's goroutine: a second stream on a better
 // transport, opened from the current cursor, whose messages are held back
