@@ -246,6 +246,7 @@ type outLine struct {
 	Event     string          `json:"event"`
 	Data      json.RawMessage `json:"data"`
 	Transport string          `json:"transport"`
+	Key       string          `json:"key"` // only with -key
 }
 
 // parseMessages parses -json stdout strictly.

@@ -36,6 +36,7 @@ type jsonMessage struct {
 	Event     string `json:"event"`
 	Data      any    `json:"data"`
 	Transport string `json:"transport"`
+	Key       string `json:"key,omitempty"` // the dedupe key of an item without id (-key)
 }
 
 // jsonEvent is the -json shape of a state change.
@@ -58,7 +59,7 @@ func (p *printer) message(m client.Message) {
 		fmt.Fprintf(p.stdout, "%-9s id=%s event=%s %s\n", m.Transport, m.ID, m.Event, m.Data)
 		return
 	}
-	p.writeJSON(p.stdout, jsonMessage{ID: m.ID, Event: m.Event, Data: jsonData(m.Data), Transport: m.Transport})
+	p.writeJSON(p.stdout, jsonMessage{ID: m.ID, Event: m.Event, Data: jsonData(m.Data), Transport: m.Transport, Key: m.Key})
 }
 
 // jsonData is how data appears in a -json line: as JSON when it is JSON,

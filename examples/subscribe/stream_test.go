@@ -264,6 +264,15 @@ func TestBinary_itemsFieldAndKeyOnStream(t *testing.T) {
 		want = append(want, msg("", "", it, "stream"))
 	}
 	wantMessages(t, stdout, want...)
+	// Each line carries its item's key, and the keys differ (the first and
+	// third items differ in their time only).
+	keys := map[string]bool{}
+	for _, m := range parseMessages(t, stdout) {
+		if m.Key == "" || keys[m.Key] {
+			t.Fatalf("key %q in:\n%s", m.Key, stdout)
+		}
+		keys[m.Key] = true
+	}
 }
 
 func TestBinary_streamBadFlagsExitTwo(t *testing.T) {
