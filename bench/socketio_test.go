@@ -172,8 +172,41 @@ func zishangOptions(carrier string, n int) *zsocket.Options {
 	opts.SetForceNew(true)
 	opts.SetReconnection(false)
 	opts.SetTimeout(2 * time.Second)
+	opts.SetAutoConnect(false) // zishangDial connects once its listeners are on
 	opts.SetQuery(url.Values{"n": {strconv.Itoa(n)}})
 	return opts
+}
+
+// zishangDial opens a zishang520 socket, with the listeners on adds
+// before it starts connecting, and returns once it is connected: an error
+// when it is refused, when its connect times out, or when neither happens
+// within 3 s (the library's own timeout has been seen not to fire).
+func zishangDial(ctx context.Context, base, carrier string, n int, on func(*zsocket.Socket)) (*zsocket.Socket, error) {
+	s, err := zsocket.Connect(base+"/", zishangOptions(carrier, n))
+	if err != nil {
+		return nil, err
+	}
+	connected := make(chan error, 2)
+	s.Once("connect", func(...any) { connected <- nil })
+	s.Once("connect_error", func(args ...any) { connected <- fmt.Errorf("connect_error %v", args) })
+	if on != nil {
+		on(s)
+	}
+	s.Connect()
+	t := time.NewTimer(3 * time.Second)
+	defer t.Stop()
+	select {
+	case err = <-connected:
+	case <-t.C:
+		err = errors.New("neither connected nor refused within 3 s")
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		s.Disconnect()
+		return nil, err
+	}
+	return s, nil
 }
 
 // sioZishang reads with github.com/zishang520/socket.io's client: a
@@ -186,47 +219,42 @@ func sioZishang(ctx context.Context, base, carrier string, n int, check bool) (s
 		done = make(chan struct{})
 		fail = make(chan error, 1)
 	)
-	s, err := zsocket.Connect(base+"/", zishangOptions(carrier, n))
-	if err != nil {
-		return sioRead{}, err
-	}
-	defer s.Disconnect()
-	s.On("tick", func(args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		if c.i >= n {
-			return
-		}
-		if check {
-			b, err := json.Marshal(args)
-			if err != nil {
-				b = []byte(err.Error())
-			}
-			c.check("tick", b)
-		} else {
-			c.i++
-		}
-		if c.i == n {
-			close(done)
-		}
-	})
-	s.On("connect_error", func(args ...any) {
-		select {
-		case fail <- fmt.Errorf("connect_error %v", args):
-		default:
-		}
-	})
-	s.On("disconnect", func(args ...any) {
-		select {
-		case fail <- fmt.Errorf("disconnect %v", args):
-		default:
-		}
-	})
 	read := func() sioRead {
 		mu.Lock()
 		defer mu.Unlock()
 		return sioRead{events: c.i, bad: c.bad}
 	}
+	s, err := zishangDial(ctx, base, carrier, n, func(s *zsocket.Socket) {
+		s.On("tick", func(args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			if c.i >= n {
+				return
+			}
+			if check {
+				b, err := json.Marshal(args)
+				if err != nil {
+					b = []byte(err.Error())
+				}
+				c.check("tick", b)
+			} else {
+				c.i++
+			}
+			if c.i == n {
+				close(done)
+			}
+		})
+		s.On("disconnect", func(args ...any) {
+			select {
+			case fail <- fmt.Errorf("disconnect %v", args):
+			default:
+			}
+		})
+	})
+	if err != nil {
+		return read(), err
+	}
+	defer s.Disconnect()
 	select {
 	case <-done:
 		return read(), nil
@@ -475,32 +503,15 @@ var zishangRetries atomic.Int64
 // sioZishangIdle opens one idle zishang520 socket (which makes its own
 // HTTP client) and waits until it is connected. Now and then (about one in
 // a hundred WebSocket sockets opened back to back on this machine) the
-// library never gets a connection going and reports a connect timeout; the
-// socket is then dropped and opened again, up to three times, and
-// zishangRetries counts it.
+// library never gets a connection going; the socket is then dropped and
+// opened again, up to three times, and zishangRetries counts it.
 func sioZishangIdle(ctx context.Context, base, carrier string, _ *http.Client) (func(), error) {
 	var err error
 	for range 3 {
 		var s *zsocket.Socket
-		s, err = zsocket.Connect(base+"/", zishangOptions(carrier, 0))
-		if err != nil {
-			return nil, err
-		}
-		connected := make(chan error, 2)
-		s.Once("connect", func(...any) { connected <- nil })
-		s.Once("connect_error", func(args ...any) { connected <- fmt.Errorf("connect_error %v", args) })
-		if s.Connected() {
+		if s, err = zishangDial(ctx, base, carrier, 0, nil); err == nil {
 			return func() { s.Disconnect() }, nil
 		}
-		select {
-		case err = <-connected:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		if err == nil {
-			return func() { s.Disconnect() }, nil
-		}
-		s.Disconnect()
 		if ctx.Err() != nil {
 			break
 		}
@@ -565,7 +576,7 @@ func sioIdle(b *testing.B) {
 			}
 			b.Run(c.group+"/"+row.name, func(b *testing.B) {
 				base := server(b)
-				var mem, res, gs float64
+				var sum sioIdleFigures
 				retries := zishangRetries.Load()
 				defer func() {
 					if n := zishangRetries.Load() - retries; n > 0 {
@@ -573,22 +584,29 @@ func sioIdle(b *testing.B) {
 					}
 				}()
 				for range b.N {
-					m, r, g := measureSIOIdle(b, base, c.name, row)
-					mem += m
-					res += r
-					gs += g
+					f := measureSIOIdle(b, base, c.name, row)
+					sum.mem += f.mem
+					sum.rss += f.rss
+					sum.goroutines += f.goroutines
+					sum.sessions += f.sessions
 				}
-				b.ReportMetric(mem/float64(b.N), "B/sub")
-				b.ReportMetric(res/float64(b.N), "rss-B/sub")
+				b.ReportMetric(sum.mem/float64(b.N), "B/sub")
+				b.ReportMetric(sum.rss/float64(b.N), "rss-B/sub")
 				if !row.node {
-					b.ReportMetric(gs/float64(b.N), "goroutines/sub")
+					b.ReportMetric(sum.goroutines/float64(b.N), "goroutines/sub")
+					b.ReportMetric(sum.sessions/float64(b.N), "sessions/sub")
 				}
 			})
 		}
 	}
 }
 
-func measureSIOIdle(b *testing.B, base, carrier string, row sioRow) (bytesPer, rssPer, goroutinesPer float64) {
+// sioIdleFigures are one idle measurement, per connection.
+type sioIdleFigures struct {
+	mem, rss, goroutines, sessions float64
+}
+
+func measureSIOIdle(b *testing.B, base, carrier string, row sioRow) sioIdleFigures {
 	n := idleSubs()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -597,11 +615,12 @@ func measureSIOIdle(b *testing.B, base, carrier string, row sioRow) (bytesPer, r
 		if err != nil {
 			b.Fatal(err)
 		}
-		return (r.Heap + r.External) / float64(n), r.RSS / float64(n), 0
+		return sioIdleFigures{mem: (r.Heap + r.External) / float64(n), rss: r.RSS / float64(n)}
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
 	defer hc.CloseIdleConnections()
 	settle() // what the previous row closed may still be going away
+	s0 := serverSessions(b, base)
 	m0, g0 := idleFootprint()
 	debug.FreeOSMemory()
 	r0 := rss()
@@ -622,7 +641,32 @@ func measureSIOIdle(b *testing.B, base, carrier string, row sioRow) (bytesPer, r
 	m1, g1 := idleFootprint()
 	debug.FreeOSMemory()
 	r1 := rss()
-	return (float64(m1) - float64(m0)) / float64(n), (float64(r1) - float64(r0)) / float64(n), float64(g1-g0) / float64(n)
+	s1 := serverSessions(b, base)
+	per := func(d float64) float64 { return d / float64(n) }
+	return sioIdleFigures{
+		mem:        per(float64(m1) - float64(m0)),
+		rss:        per(float64(r1) - float64(r0)),
+		goroutines: per(float64(g1 - g0)),
+		sessions:   per(float64(s1 - s0)),
+	}
+}
+
+// serverSessions asks the socket.io server how many Engine.IO sessions it
+// has open.
+func serverSessions(tb testing.TB, base string) int {
+	tb.Helper()
+	hc := newHTTPClient()
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(base + "/sessions")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Sessions int }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		tb.Fatal(err)
+	}
+	return out.Sessions
 }
 
 // zishangMonitor is the goroutine zishang520's engine package starts when

@@ -4,6 +4,7 @@
 // connects to namespace "/" with the query parameter n=N is sent N events
 // "tick", event i (from 1) carrying one argument {"seq": i, "text": TEXT},
 // as fast as the connection takes them; n=0 (or none) leaves it idle.
+// GET /sessions answers {"sessions": S}, the Engine.IO sessions open.
 //
 // Usage: node server.js --text TEXT [--batch B]
 //   --text   the text of every event (the Go source's, so that the events
@@ -35,7 +36,17 @@ if (!text || !Number.isInteger(batch) || batch < 1) {
   process.exit(2);
 }
 
-const server = http.createServer();
+// GET /sessions answers how many Engine.IO sessions are open, so that a
+// measurement can wait until the previous row's connections are gone.
+const server = http.createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/sessions') {
+    res.setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({ sessions: io.engine.clientsCount }));
+    return;
+  }
+  res.statusCode = 404;
+  res.end();
+});
 const io = new Server(server, {
   transports: ['polling', 'websocket'],
   // No compression on either carrier: every client reads the same bytes.
