@@ -12,12 +12,19 @@ import (
 // its limit.
 var errBodyTooLarge = errors.New("body over the limit")
 
-// bodyBufs holds the read buffers of decodeReader between responses, so
-// that a subscription between two polls holds none.
-var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+// bodyScratch is what decodeReader needs between two reads: the read
+// buffer and the decoder's scratch. It is pooled between responses, so that
+// a subscription between two polls holds none of it.
+type bodyScratch struct {
+	buf   []byte
+	spans []envSpan
+	ids   []byte
+}
 
-// bodyBufKeep is the largest buffer put back in bodyBufs: one grown for a
-// huge message is left to the garbage collector.
+var bodyScratches = sync.Pool{New: func() any { return &bodyScratch{buf: make([]byte, 0, 16<<10)} }}
+
+// bodyBufKeep is the largest read buffer put back in the pool: one grown
+// for a huge message is left to the garbage collector.
 const bodyBufKeep = 256 << 10
 
 // decodeReader decodes a body read from r exactly as decode decodes the
@@ -31,13 +38,16 @@ const bodyBufKeep = 256 << 10
 // errBodyTooLarge. The messages of a body that turns out malformed are
 // dropped: as with decode, a body is all or nothing.
 func (d *envDecoder) decodeReader(r io.Reader, limit int64) ([]Message, error) {
-	bp := bodyBufs.Get().(*[]byte)
+	sc := bodyScratches.Get().(*bodyScratch)
+	d.spans, d.ids = sc.spans[:0], sc.ids[:0]
 	defer func() {
-		if cap(*bp) <= bodyBufKeep {
-			bodyBufs.Put(bp)
+		sc.spans, sc.ids = d.spans[:0], d.ids[:0]
+		d.spans, d.ids = nil, nil
+		if cap(sc.buf) <= bodyBufKeep {
+			bodyScratches.Put(sc)
 		}
 	}()
-	a := arrayDecoder{d: d, r: r, limit: limit, buf: (*bp)[:0]}
+	a := arrayDecoder{d: d, r: r, limit: limit, buf: sc.buf[:0]}
 	msgs, err := a.run()
 	if errors.Is(err, ErrMalformed) {
 		// As with decode, a body over the limit is that before it is
@@ -50,7 +60,7 @@ func (d *envDecoder) decodeReader(r io.Reader, limit int64) ([]Message, error) {
 			}
 		}
 	}
-	*bp = a.buf[:0]
+	sc.buf = a.buf[:0]
 	return msgs, err
 }
 
