@@ -178,6 +178,9 @@ func (s *pollStream) Next(ctx context.Context) (Message, error) {
 			m := s.buf[0]
 			s.buf[0] = Message{}
 			s.buf = s.buf[1:]
+			if len(s.buf) == 0 {
+				s.buf = nil // the array goes with its last message, not with the next poll
+			}
 			if m.ID != "" {
 				s.cursor = m.ID
 			}
