@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,7 +32,7 @@ import (
 // The Socket.IO rows read a real socket.io 4.8 server (node/server.js, run
 // by node): every client, Go or Node, reads the same process. Event i
 // (from 1) is "tick" with one argument {"seq": i, "text": msgText}: as a
-// JSON array of arguments, "[" + appendData(i) + "]", 200 bytes or so.
+// JSON array of arguments, "[" + appendData(i) + "]".
 
 // nodeDir is where the Node side of the benchmarks lives.
 const nodeDir = "node"
@@ -146,7 +145,7 @@ func sioAnysubStream(ctx context.Context, base, carrier string, n int, check boo
 			return sioRead{events: c.i, bad: c.bad}, err
 		}
 		if m.Gap {
-			continue // the stream's first item after a connect without recovery
+			continue // a continuity marker, not an event
 		}
 		if check {
 			c.check(m.Event, m.Data)
@@ -418,22 +417,13 @@ func sioNode(ctx context.Context, base, carrier string, n int, check bool) (sioR
 	return r, err
 }
 
-// cpuTime is the CPU time (user and system) this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // sioThroughput is the Socket.IO part of BenchmarkThroughput (it runs from
-// there, so that run.sh and the report take its rows as they are): every row reads b.N
-// events from one socket.io server in a node process. One op is one
+// there, so that run.sh and the report take its rows as they are): every
+// row reads b.N events from one socket.io server in a node process. One op is one
 // event. msgs/s and ns/op are from just before the client connects to its
 // last event; for the node row that span is measured inside the node
 // process (its start-up is not counted) and allocations are not reported.
-// cpu-ns/op is the client process's CPU time (user and system, every
+// cpu-ns/msg is the client process's CPU time (user and system, every
 // thread) over the same span, per event.
 func sioThroughput(b *testing.B) {
 	server := lazySIOServer(b)
@@ -453,11 +443,11 @@ func sioThroughput(b *testing.B) {
 					cpu time.Duration
 				)
 				for attempt := 1; ; attempt++ {
-					cpu0 := cpuTime()
+					cpu0 := processCPU()
 					b.ResetTimer()
 					r, err = row.read(ctx, base, c.name, b.N, false)
 					b.StopTimer()
-					cpu = cpuTime() - cpu0
+					cpu = processCPU() - cpu0
 					if err == nil && r.events != b.N {
 						err = fmt.Errorf("%d of %d events", r.events, b.N)
 					}
@@ -479,7 +469,7 @@ func sioThroughput(b *testing.B) {
 					b.ReportMetric(float64(msgSize)*float64(b.N)/1e6/elapsed.Seconds(), "MB/s")
 				}
 				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/msg")
 			})
 		}
 	}
