@@ -15,7 +15,6 @@ import (
 type sizedReader struct {
 	text  []byte
 	sizes []int
-	n     int
 	reads int
 }
 
