@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -70,8 +71,15 @@ func (e *engine) handshakeWebSocket(ctx context.Context) (*websocket.Conn, hands
 // readWebSocket is the reader while the session is on WebSocket.
 func (e *engine) readWebSocket(conn *websocket.Conn) {
 	defer e.wg.Done()
+	// Frames are read with a context that never ends, into a buffer reused
+	// from frame to frame, and copied out at their exact size: a read with
+	// a cancellable context makes coder/websocket register and remove a
+	// context.AfterFunc and a read timeout around every frame, and Read
+	// grows a new buffer for each. The end of the session's life closes the
+	// connection (see open and switchTo), which ends a read under way.
+	var buf []byte
 	for {
-		typ, b, err := conn.Read(e.life)
+		typ, b, err := readFrame(conn, &buf)
 		if err != nil {
 			if e.life.Err() == nil {
 				e.fail(e.wsReadError(err))
@@ -89,6 +97,35 @@ func (e *engine) readWebSocket(conn *websocket.Conn) {
 			return
 		}
 	}
+}
+
+// readFrame reads the next frame of conn into *buf, reused and grown as
+// needed, and returns a copy of it.
+func readFrame(conn *websocket.Conn, buf *[]byte) (websocket.MessageType, []byte, error) {
+	typ, r, err := conn.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*buf = b[:0]
+			return 0, nil, err
+		}
+	}
+	*buf = b[:0]
+	if cap(b) > 64<<10 {
+		*buf = nil // a rare large frame's buffer is not kept for the connection's life
+	}
+	return typ, bytes.Clone(b), nil
 }
 
 // wsReadError classifies the error that ended a read.
