@@ -140,22 +140,28 @@ func format(v float64, n int) string {
 	}
 }
 
+// lookup returns the median of unit for the row name of group, if the run
+// has it.
+func lookup(groups map[string][]*row, group, name, unit string) (float64, bool) {
+	for _, r := range groups[group] {
+		if r.name == name && len(r.values[unit]) > 0 {
+			return median(r.values[unit]), true
+		}
+	}
+	return 0, false
+}
+
+// verdict is a target's verdict cell.
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
 // targets prints the targets, each judged on this run's medians.
 func targets(groups map[string][]*row) {
-	get := func(group, name, unit string) (float64, bool) {
-		for _, r := range groups[group] {
-			if r.name == name && len(r.values[unit]) > 0 {
-				return median(r.values[unit]), true
-			}
-		}
-		return 0, false
-	}
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "**missed**"
-	}
+	get := func(group, name, unit string) (float64, bool) { return lookup(groups, group, name, unit) }
 	fmt.Print("\n## Targets of the first round, judged on this run's medians\n\n")
 	fmt.Println("| target | row | measured | verdict |\n|---|---|---|---|")
 	type pair struct{ wire, base string }
@@ -220,20 +226,7 @@ func targets(groups map[string][]*row) {
 // cancellable ctx, so its rows are judged against both the delivery-path
 // and the Next thresholds.
 func perfTargets(groups map[string][]*row) {
-	get := func(group, name, unit string) (float64, bool) {
-		for _, r := range groups[group] {
-			if r.name == name && len(r.values[unit]) > 0 {
-				return median(r.values[unit]), true
-			}
-		}
-		return 0, false
-	}
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "**missed**"
-	}
+	get := func(group, name, unit string) (float64, bool) { return lookup(groups, group, name, unit) }
 	ratio := func(target, group, name, base string, min float64) {
 		a, ok1 := get(group, name, "msgs/s")
 		b, ok2 := get(group, base, "msgs/s")
