@@ -117,7 +117,9 @@ func (a *arrayDecoder) run() ([]Message, error) {
 	// The first byte that is not JSON whitespace says whether the body is
 	// an array.
 	for {
-		i := skipJSONSpace(a.buf, 0)
+		p := jsonParser{b: a.buf}
+		p.ws()
+		i := p.i
 		if i < len(a.buf) {
 			if a.buf[i] != '[' {
 				return a.whole()
@@ -251,18 +253,4 @@ scan:
 	}
 	a.buf = a.buf[:copy(a.buf, a.buf[kept:])]
 	return done, nil
-}
-
-// skipJSONSpace returns the index of the first byte of b at or after i
-// that is not JSON white space.
-func skipJSONSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
 }
