@@ -30,6 +30,12 @@ type queue struct {
 	head, n int
 	closed  bool
 
+	// taken counts the messages get has handed out, and lastID is the id
+	// of the last of them that had one: the subscription's Messages and
+	// LastID, kept under mu, which get holds anyway.
+	taken  uint64
+	lastID string
+
 	waiting   atomic.Int32  // Next calls parked on ready or about to be; changed under mu
 	ready     chan struct{} // token: the queue may have messages, or it is closed
 	roomWait  int           // puts parked on room or about to be; under mu
@@ -146,6 +152,10 @@ func (q *queue) get(ctx context.Context) (m Message, ok bool, err error) {
 		q.head = 0
 	}
 	q.n--
+	q.taken++
+	if m.ID != "" {
+		q.lastID = m.ID
+	}
 	if q.roomWait > 0 {
 		q.signal(q.room)
 	}
@@ -154,6 +164,14 @@ func (q *queue) get(ctx context.Context) (m Message, ok bool, err error) {
 	}
 	q.mu.Unlock()
 	return m, true, nil
+}
+
+// delivered returns how many messages get has handed out and the id of the
+// last of them that had one.
+func (q *queue) delivered() (n uint64, lastID string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.taken, q.lastID
 }
 
 // close marks the end: once the queue is empty, get reports ok false. Only

@@ -127,7 +127,6 @@ func (s *Subscription) Next(ctx context.Context) (Message, error) {
 		}
 		return Message{}, s.final
 	}
-	s.stats.delivered(m)
 	return m, nil
 }
 
@@ -176,7 +175,7 @@ func (s *Subscription) Events() <-chan Event {
 }
 
 // Stats returns a snapshot of the subscription's counters.
-func (s *Subscription) Stats() Stats { return s.stats.snapshot() }
+func (s *Subscription) Stats() Stats { return s.stats.snapshot(s.queue) }
 
 // Close ends the subscription and returns once every goroutine it started has
 // exited and every connection is closed. It is idempotent and always returns
