@@ -25,16 +25,23 @@ cmd2="go test -run ^\$ -bench ^BenchmarkIdle\$ -benchtime 1x -count $count $*"
 cmd3="go test -run ^\$ -bench ^BenchmarkIdleCrowd\$ -benchtime 1x -count 1 $*"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ -n "${RAW:-}" ]; then
-	# Regenerate the document from a saved run (RAW and RAW.intact).
+	# Regenerate the document from a saved run (RAW and RAW.intact): the
+	# run's span is read from the files' modification times (RAW.intact is
+	# written first, RAW last).
 	raw=$RAW
+	started=$(stat -c %Y "$raw.intact")
+	finished=$(stat -c %Y "$raw")
 else
 	raw=$(mktemp)
 	trap 'rm -f "$raw" "$raw.intact"' EXIT
+	started=$(date +%s)
 	go test -count=1 -run TestIntact -v . >"$raw.intact" 2>&1 || { cat "$raw.intact"; exit 1; }
 	$cmd1 . | tee "$raw"
 	$cmd2 . | tee -a "$raw"
 	$cmd3 . | tee -a "$raw"
+	finished=$(date +%s)
 fi
+utc() { date -u -d "@$1" '+%Y-%m-%d %H:%M UTC'; }
 
 out="$root/docs/BENCHMARKS.md"
 mkdir -p "$root/docs"
@@ -44,7 +51,8 @@ mkdir -p "$root/docs"
 	echo "## Run"
 	echo
 	echo '```'
-	echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "run:     $(utc "$started") to $(utc "$finished")"
+	echo "written: $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "go:      $(go version)"
 	echo "machine: $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 	echo "memory:  $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
